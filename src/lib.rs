@@ -1,1 +1,268 @@
+//! napi glue: exposes the engine to the JavaScript facade (`index.js`) as a
+//! `NativeServer` class. Conversions only; no protocol logic lives here.
 
+use std::sync::Arc;
+
+use napi::bindgen_prelude::{Buffer, Function};
+use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi_derive::napi;
+use sockjs_core::answer::{Jsessionid, Options, Request, Then};
+use sockjs_core::route::Enabled;
+use sockjs_engine::{Clock, Engine, Event};
+
+/// One `installHandlers` worth of options, already defaulted by JS.
+#[napi(object)]
+pub struct InstallOptions {
+    pub sockjs_url: String,
+    pub websocket: bool,
+    pub transports: Option<Vec<String>>,
+    /// 0: off, 1: cookie, 2: the application's function.
+    pub jsessionid: u32,
+    pub disable_cors: bool,
+    pub base_url: Option<String>,
+    pub base_url_is_function: bool,
+    pub heartbeat_delay: f64,
+    pub disconnect_delay: f64,
+    pub response_limit: f64,
+    pub max_message_size: f64,
+}
+
+/// The parts of a request the engine reads.
+#[napi(object)]
+pub struct RequestInfo {
+    pub method: String,
+    pub path: String,
+    pub query: String,
+    pub origin: Option<String>,
+    pub cookie: Option<String>,
+    pub if_none_match: Option<String>,
+    pub content_type: Option<String>,
+    pub access_control_request_headers: Option<String>,
+    pub body: Option<Buffer>,
+    pub body_too_large: bool,
+    pub base_url: Option<String>,
+}
+
+/// How JS answers a request (see `sockjs_engine::Plan`).
+#[napi(object)]
+pub struct RequestPlan {
+    pub status: u32,
+    /// Header names and values, alternating.
+    pub headers: Vec<String>,
+    pub body: String,
+    /// Frames to write after the body, each as its own chunk.
+    pub frames: Vec<String>,
+    pub end: bool,
+    pub receiver: Option<u32>,
+    pub conn: Option<u32>,
+    pub created: bool,
+    pub call_jsessionid: bool,
+    pub needs_base_url: bool,
+    pub protocol: Option<String>,
+    /// 0: plain, 1: chunking test, 2: SockJS WebSocket URL, 3: raw WebSocket URL.
+    pub kind: u32,
+}
+
+/// Events since the last drain: `codes` holds (code, id) pairs; events with
+/// text take the next entry of `strings` in order.
+#[napi(object)]
+pub struct EventBatch {
+    pub codes: Vec<u32>,
+    pub strings: Vec<String>,
+    pub buffers: Vec<Buffer>,
+}
+
+pub const EV_OPEN: u32 = 1;
+pub const EV_MESSAGE: u32 = 2;
+pub const EV_CLOSE: u32 = 3;
+pub const EV_WRITE: u32 = 4;
+pub const EV_END: u32 = 5;
+pub const EV_SOCKET_WRITE: u32 = 6;
+pub const EV_SOCKET_END: u32 = 7;
+pub const EV_LOG: u32 = 8;
+
+#[napi]
+pub struct NativeServer {
+    engine: Arc<Engine>,
+}
+
+fn millis(v: f64) -> u64 {
+    if v.is_finite() && v > 0.0 {
+        v as u64
+    } else {
+        0
+    }
+}
+
+#[napi]
+impl NativeServer {
+    /// `wake` is called (with no arguments) whenever events wait in the
+    /// queue; it must call `drain()`. It does not keep Node alive.
+    #[napi(constructor)]
+    pub fn new(wake: Function<(), ()>) -> napi::Result<NativeServer> {
+        let tsfn = wake
+            .build_threadsafe_function::<()>()
+            .weak::<true>()
+            .callee_handled::<false>()
+            .build()?;
+        let engine = Engine::new(Box::new(move || {
+            tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        }));
+        Ok(NativeServer { engine })
+    }
+
+    #[napi]
+    pub fn install(&self, o: InstallOptions) -> napi::Result<u32> {
+        let mut opts = Options::new(&o.sockjs_url);
+        if let Some(names) = &o.transports {
+            opts.enabled = Enabled::from_names(names.iter().map(String::as_str)).map_err(napi::Error::from_reason)?;
+            opts.transports_listed = Some(names.clone());
+        }
+        if !o.websocket {
+            opts.enabled.websocket = false;
+            opts.enabled.websocket_raw = false;
+        }
+        opts.jsessionid = match o.jsessionid {
+            1 => Jsessionid::Cookie,
+            2 => Jsessionid::Function,
+            _ => Jsessionid::Off,
+        };
+        opts.disable_cors = o.disable_cors;
+        opts.base_url = o.base_url;
+        opts.base_url_is_function = o.base_url_is_function;
+        opts.session.heartbeat_ms = millis(o.heartbeat_delay);
+        opts.session.disconnect_ms = millis(o.disconnect_delay);
+        opts.session.response_limit = millis(o.response_limit) as usize;
+        opts.max_body = millis(o.max_message_size) as usize;
+        Ok(self.engine.install(opts))
+    }
+
+    #[napi]
+    pub fn request(&self, install: u32, r: RequestInfo) -> RequestPlan {
+        let mut entropy = [0u8; 4];
+        let _ = getrandom_fill(&mut entropy);
+        let req = Request {
+            method: &r.method,
+            path: &r.path,
+            query: &r.query,
+            origin: r.origin.as_deref(),
+            cookie: r.cookie.as_deref(),
+            if_none_match: r.if_none_match.as_deref(),
+            content_type: r.content_type.as_deref(),
+            access_control_request_headers: r.access_control_request_headers.as_deref(),
+            body: r.body.as_deref().unwrap_or(&[]),
+            body_too_large: r.body_too_large,
+            base_url: r.base_url.as_deref(),
+            now_unix: Clock::unix_now(),
+            entropy: u32::from_le_bytes(entropy),
+        };
+        let plan = self.engine.request(install, &req);
+        let a = plan.answer;
+        let kind = match a.then {
+            Then::ChunkingTest => 1,
+            Then::WebSocket { raw: false } => 2,
+            Then::WebSocket { raw: true } => 3,
+            _ => 0,
+        };
+        let mut headers = Vec::with_capacity(a.headers.len() * 2);
+        for (name, value) in a.headers {
+            headers.push(name.to_owned());
+            headers.push(value);
+        }
+        RequestPlan {
+            status: u32::from(a.status),
+            headers,
+            body: a.body,
+            frames: plan.frames,
+            end: plan.end,
+            receiver: plan.receiver,
+            conn: plan.conn,
+            created: plan.created,
+            call_jsessionid: a.call_jsessionid,
+            needs_base_url: a.needs_base_url,
+            protocol: plan.protocol.map(str::to_owned),
+            kind,
+        }
+    }
+
+    #[napi]
+    pub fn receiver_aborted(&self, receiver: u32) {
+        self.engine.receiver_aborted(receiver);
+    }
+
+    #[napi]
+    pub fn send(&self, conn: u32, message: String) -> bool {
+        self.engine.send(conn, message)
+    }
+
+    #[napi]
+    pub fn close(&self, conn: u32, code: u32, reason: String) -> bool {
+        self.engine.close(conn, code.min(u32::from(u16::MAX)) as u16, &reason)
+    }
+
+    #[napi]
+    pub fn ready_state(&self, conn: u32) -> u32 {
+        self.engine.ready_state(conn) as u32
+    }
+
+    #[napi]
+    pub fn session_count(&self) -> u32 {
+        self.engine.session_count() as u32
+    }
+
+    #[napi]
+    pub fn terminate_all(&self, code: u32, reason: String) {
+        self.engine.terminate_all(code.min(u32::from(u16::MAX)) as u16, &reason);
+    }
+
+    /// The chunking test's writes, as [delay in ms, chunk] pairs.
+    #[napi]
+    pub fn chunking_test_schedule() -> Vec<(u32, String)> {
+        sockjs_core::answer::CHUNKING_TEST_SCHEDULE
+            .iter()
+            .map(|(ms, s)| (*ms as u32, (*s).to_owned()))
+            .collect()
+    }
+
+    #[napi]
+    pub fn drain(&self) -> EventBatch {
+        let events = self.engine.drain();
+        let mut batch = EventBatch {
+            codes: Vec::with_capacity(events.len() * 2),
+            strings: Vec::new(),
+            buffers: Vec::new(),
+        };
+        for event in events {
+            let (code, id) = match event {
+                Event::Open(c) => (EV_OPEN, c),
+                Event::Message(c, s) => {
+                    batch.strings.push(s);
+                    (EV_MESSAGE, c)
+                }
+                Event::Close(c) => (EV_CLOSE, c),
+                Event::Write(r, s) => {
+                    batch.strings.push(s);
+                    (EV_WRITE, r)
+                }
+                Event::End(r) => (EV_END, r),
+                Event::SocketWrite(c, bytes) => {
+                    batch.buffers.push(bytes.into());
+                    (EV_SOCKET_WRITE, c)
+                }
+                Event::SocketEnd(c) => (EV_SOCKET_END, c),
+                Event::Log(severity, line) => {
+                    batch.strings.push(severity.to_owned());
+                    batch.strings.push(line);
+                    (EV_LOG, 0)
+                }
+            };
+            batch.codes.push(code);
+            batch.codes.push(id);
+        }
+        batch
+    }
+}
+
+fn getrandom_fill(buf: &mut [u8]) -> bool {
+    sockjs_engine::random_fill(buf)
+}

@@ -31,6 +31,8 @@ pub struct Options {
     pub disable_cors: bool,
     /// A fixed `base_url`; a function's value comes with each request.
     pub base_url: Option<String>,
+    /// `base_url` is a function: `/info` asks for its value (`needs_base_url`).
+    pub base_url_is_function: bool,
     pub session: SessionConfig,
     /// Largest request body accepted (bigger ones get 413).
     pub max_body: usize,
@@ -48,6 +50,7 @@ impl Options {
             jsessionid: Jsessionid::Off,
             disable_cors: false,
             base_url: None,
+            base_url_is_function: false,
             session: SessionConfig {
                 heartbeat_ms: 25_000,
                 disconnect_ms: 5_000,
@@ -116,6 +119,8 @@ pub struct Answer {
     pub call_jsessionid: bool,
     /// A line for the application's log.
     pub log: Option<LogLine>,
+    /// Call the application's `base_url()` and ask again with its value.
+    pub needs_base_url: bool,
 }
 
 /// (`severity`, `message`) for the application's `log` option.
@@ -135,6 +140,7 @@ impl Answer {
             then: Then::End,
             call_jsessionid: false,
             log: None,
+            needs_base_url: false,
         }
     }
 
@@ -204,6 +210,10 @@ pub fn answer(req: &Request, opts: &Options) -> Answer {
         Endpoint::Iframe => iframe(a, req, opts),
         Endpoint::InfoOptions => preflight(a, req, opts, "OPTIONS, GET"),
         Endpoint::Info => {
+            if opts.base_url_is_function && req.base_url.is_none() {
+                a.needs_base_url = true;
+                return a;
+            }
             cors(&mut a, req, opts);
             a.header("Cache-Control", NO_CACHE);
             let body = info_json(req, opts);
@@ -475,20 +485,25 @@ fn cache_for(a: &mut Answer, now_unix: u64) {
 }
 
 fn info_json(req: &Request, opts: &Options) -> String {
-    let mut info = serde_json::Map::new();
-    info.insert("websocket".into(), opts.enabled.websocket.into());
+    // Built by hand to keep sockjs-node's key order.
+    let json = |v: serde_json::Value| v.to_string();
+    let mut out = format!("{{\"websocket\":{}", opts.enabled.websocket);
     if let Some(list) = &opts.transports_listed {
-        info.insert("transports".into(), list.clone().into());
+        out.push_str(&format!(",\"transports\":{}", json(list.clone().into())));
     }
     if !opts.disable_cors {
-        info.insert("origins".into(), vec!["*:*"].into());
+        out.push_str(",\"origins\":[\"*:*\"]");
     }
-    info.insert("cookie_needed".into(), (opts.jsessionid != Jsessionid::Off).into());
-    info.insert("entropy".into(), req.entropy.into());
+    out.push_str(&format!(
+        ",\"cookie_needed\":{},\"entropy\":{}",
+        opts.jsessionid != Jsessionid::Off,
+        req.entropy
+    ));
     if let Some(base) = req.base_url.or(opts.base_url.as_deref()) {
-        info.insert("base_url".into(), base.into());
+        out.push_str(&format!(",\"base_url\":{}", json(base.into())));
     }
-    serde_json::Value::Object(info).to_string()
+    out.push('}');
+    out
 }
 
 /// The hidden iframe page used by the iframe-based transports: it loads

@@ -1,1 +1,243 @@
+//! The SockJS engine: runs the core's sessions over real I/O.
+//!
+//! - `http`: sessions whose receivers are Node HTTP responses. JavaScript
+//!   does the I/O; everything it writes comes from here, as a `Plan` for the
+//!   first answer and as `Write`/`End` events afterwards.
+//! - `websocket`: WebSocket connections as tokio tasks (tokio-tungstenite),
+//!   on adopted file descriptors or on a byte pipe bridged to a Node socket.
+//! - `events`: the one queue to JavaScript; `timers`: HTTP session deadlines.
+//!
+//! Nothing here knows napi: the glue crate wraps `Engine` for Node, and Rust
+//! tests drive it directly.
 
+pub mod clock;
+pub mod events;
+mod http;
+pub mod runtime;
+mod timers;
+pub mod websocket;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, RwLock};
+use sockjs_core::answer::Options;
+use sockjs_core::session::{ReadyState, Session};
+use tokio::sync::Notify;
+
+pub use clock::Clock;
+pub use events::{ConnId, Event, EventQueue, ReceiverId};
+pub use http::Plan;
+
+/// Who carries a session's frames.
+pub enum Carrier {
+    /// HTTP receivers, one at a time; outputs collected at drain.
+    Http { session_id: String },
+    /// One WebSocket for the whole session, run by a tokio task that is
+    /// woken through `wake` when the application writes or closes.
+    WebSocket { wake: Arc<Notify> },
+}
+
+/// A session and what the driver keeps beside it.
+pub struct ConnState {
+    pub session: Session,
+    /// The deadline last handed to the timer task.
+    scheduled: Option<u64>,
+    /// Already queued for collection at the next drain.
+    dirty: bool,
+}
+
+pub struct Conn {
+    pub id: ConnId,
+    pub install: u32,
+    pub carrier: Carrier,
+    pub state: Mutex<ConnState>,
+}
+
+#[derive(Default)]
+struct Registry {
+    conns: HashMap<ConnId, Arc<Conn>>,
+    /// HTTP sessions by their SockJS session id.
+    by_session: HashMap<String, ConnId>,
+    /// Live HTTP receivers, to route aborts.
+    receivers: HashMap<ReceiverId, ConnId>,
+}
+
+pub struct Engine {
+    clock: Clock,
+    installs: RwLock<Vec<Arc<Options>>>,
+    registry: Mutex<Registry>,
+    events: EventQueue,
+    timers: Arc<timers::Timers>,
+    next_conn: AtomicU32,
+    next_receiver: AtomicU32,
+}
+
+impl Engine {
+    /// A new engine; `wake` is called when events wait to be drained.
+    pub fn new(wake: Box<dyn Fn() + Send + Sync>) -> Arc<Engine> {
+        let engine = Arc::new(Engine {
+            clock: Clock::new(),
+            installs: RwLock::new(Vec::new()),
+            registry: Mutex::new(Registry::default()),
+            events: EventQueue::new(wake),
+            timers: Arc::new(timers::Timers::default()),
+            next_conn: AtomicU32::new(1),
+            next_receiver: AtomicU32::new(1),
+        });
+        let weak = Arc::downgrade(&engine);
+        timers::spawn(&engine.timers, engine.clock, move |due| {
+            if let Some(engine) = weak.upgrade() {
+                engine.on_timers(due);
+            }
+        });
+        engine
+    }
+
+    /// Register an install's options; the index names it in later calls.
+    pub fn install(&self, options: Options) -> u32 {
+        let mut installs = self.installs.write();
+        installs.push(Arc::new(options));
+        (installs.len() - 1) as u32
+    }
+
+    fn options(&self, install: u32) -> Option<Arc<Options>> {
+        self.installs.read().get(install as usize).cloned()
+    }
+
+    pub fn now(&self) -> u64 {
+        self.clock.now()
+    }
+
+    fn conn(&self, id: ConnId) -> Option<Arc<Conn>> {
+        self.registry.lock().conns.get(&id).cloned()
+    }
+
+    fn new_conn(&self, install: u32, carrier: Carrier, session: Session) -> Arc<Conn> {
+        let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
+        let conn = Arc::new(Conn {
+            id,
+            install,
+            carrier,
+            state: Mutex::new(ConnState {
+                session,
+                scheduled: None,
+                dirty: false,
+            }),
+        });
+        let mut reg = self.registry.lock();
+        if let Carrier::Http { session_id } = &conn.carrier {
+            reg.by_session.insert(session_id.clone(), id);
+        }
+        reg.conns.insert(id, conn.clone());
+        conn
+    }
+
+    fn forget(&self, conn: &Conn) {
+        let mut reg = self.registry.lock();
+        reg.conns.remove(&conn.id);
+        if let Carrier::Http { session_id } = &conn.carrier {
+            if reg.by_session.get(session_id) == Some(&conn.id) {
+                reg.by_session.remove(session_id);
+            }
+        }
+    }
+
+    /// The application writes a message. False unless the session is open.
+    pub fn send(&self, id: ConnId, message: String) -> bool {
+        let Some(conn) = self.conn(id) else { return false };
+        let mut st = conn.state.lock();
+        if !st.session.send(message) {
+            return false;
+        }
+        if st.session.needs_flush() {
+            self.poke(&conn, &mut st);
+        }
+        true
+    }
+
+    /// The application closes the session. False unless it was open.
+    pub fn close(&self, id: ConnId, code: u16, reason: &str) -> bool {
+        let Some(conn) = self.conn(id) else { return false };
+        let mut st = conn.state.lock();
+        if !st.session.close(self.clock.now(), code, reason) {
+            return false;
+        }
+        self.poke(&conn, &mut st);
+        true
+    }
+
+    pub fn ready_state(&self, id: ConnId) -> ReadyState {
+        self.conn(id)
+            .map_or(ReadyState::Closed, |c| c.state.lock().session.ready_state())
+    }
+
+    /// Have the session's carrier act on new outputs.
+    fn poke(&self, conn: &Conn, st: &mut ConnState) {
+        match &conn.carrier {
+            Carrier::Http { .. } => {
+                if !st.dirty {
+                    st.dirty = true;
+                    self.events.mark_dirty(conn.id);
+                }
+            }
+            Carrier::WebSocket { wake } => wake.notify_one(),
+        }
+    }
+
+    fn on_timers(&self, due: Vec<ConnId>) {
+        let now = self.clock.now();
+        for id in due {
+            let Some(conn) = self.conn(id) else { continue };
+            let mut st = conn.state.lock();
+            st.scheduled = None;
+            st.session.handle_timeout(now);
+            self.poke(&conn, &mut st);
+        }
+    }
+
+    /// Keep the timer task's view of an HTTP session's deadline current.
+    fn schedule(&self, conn: &Conn, st: &mut ConnState) {
+        if let Some(at) = st.session.deadline() {
+            if st.scheduled.is_none_or(|s| at < s) {
+                st.scheduled = Some(at);
+                self.timers.schedule(at, conn.id);
+            }
+        }
+    }
+
+    /// Every event since the last drain, HTTP sessions' outputs included.
+    pub fn drain(&self) -> Vec<Event> {
+        for id in self.events.take_dirty() {
+            if let Some(conn) = self.conn(id) {
+                self.collect_http(&conn);
+            }
+        }
+        self.events.take_events()
+    }
+
+    /// Close every session of the engine (detach, shutdown).
+    pub fn terminate_all(&self, code: u16, reason: &str) {
+        let conns: Vec<Arc<Conn>> = self.registry.lock().conns.values().cloned().collect();
+        for conn in conns {
+            let mut st = conn.state.lock();
+            st.session.terminate(code, reason);
+            self.poke(&conn, &mut st);
+        }
+    }
+
+    /// Live sessions.
+    pub fn session_count(&self) -> usize {
+        self.registry.lock().conns.len()
+    }
+
+    pub fn log(&self, severity: &'static str, line: String) {
+        self.events.push(Event::Log(severity, line));
+    }
+}
+
+/// Fill `buf` with random bytes from the OS; false if none could be had.
+pub fn random_fill(buf: &mut [u8]) -> bool {
+    getrandom::fill(buf).is_ok()
+}

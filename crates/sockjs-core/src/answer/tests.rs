@@ -249,3 +249,16 @@ fn raw_responses_close_the_connection() {
     assert!(text.starts_with("HTTP/1.1 404 Not Found\r\nConnection: close\r\n"));
     assert!(text.ends_with("\r\n\r\n404 Error: Page not found\n"));
 }
+
+#[test]
+fn a_base_url_function_is_asked_for_by_info_only() {
+    let mut o = opts();
+    o.base_url_is_function = true;
+    assert!(answer(&get("GET", "/info"), &o).needs_base_url);
+    assert!(!answer(&get("POST", "/a/b/xhr"), &o).needs_base_url);
+    let mut r = get("GET", "/info");
+    r.base_url = Some("http://b");
+    let a = answer(&r, &o);
+    assert!(!a.needs_base_url);
+    assert!(a.body.contains("\"base_url\":\"http://b\""));
+}

@@ -1,0 +1,189 @@
+//! The HTTP driver: sessions whose receivers are Node HTTP responses. Runs
+//! on Node's main thread (requests, aborts, drains) and on the timer task.
+
+use std::sync::atomic::Ordering;
+
+use sockjs_core::answer::{self, Answer, Request, Then};
+use sockjs_core::session::{Output, ReadyState, Session};
+
+use crate::{Carrier, Conn, ConnId, Engine, Event, ReceiverId};
+
+/// How JavaScript answers a request.
+#[derive(Debug)]
+pub struct Plan {
+    /// Status, headers and the first body chunk (a streaming prelude).
+    pub answer: Answer,
+    /// Frames for the receiver, each its own chunk, after the body.
+    pub frames: Vec<String>,
+    /// End the response after the body.
+    pub end: bool,
+    /// The response stays open as this receiver: later chunks come as
+    /// `Write`/`End` events, and its abort must be reported.
+    pub receiver: Option<ReceiverId>,
+    /// The session this request joined (decorate its connection).
+    pub conn: Option<ConnId>,
+    /// The session was created by this request.
+    pub created: bool,
+    /// The joining receiver's transport name (`conn.protocol`).
+    pub protocol: Option<&'static str>,
+}
+
+impl Plan {
+    fn done(answer: Answer) -> Plan {
+        Plan {
+            answer,
+            frames: Vec::new(),
+            end: true,
+            receiver: None,
+            conn: None,
+            created: false,
+            protocol: None,
+        }
+    }
+}
+
+impl Engine {
+    /// Answer a request under install `install`'s prefix.
+    pub fn request(&self, install: u32, req: &Request) -> Plan {
+        let Some(opts) = self.options(install) else {
+            return Plan::done(answer::not_found());
+        };
+        let mut a = answer::answer(req, &opts);
+        if let Some((severity, line)) = a.log.take() {
+            self.log(severity, line);
+        }
+        match std::mem::replace(&mut a.then, Then::End) {
+            Then::Receive { session, framing } => self.receive(install, &opts, a, session, framing),
+            Then::Deliver { session, messages } => {
+                let Some(conn) = self.http_session(&session) else {
+                    return Plan::done(a.into_not_found());
+                };
+                if conn.state.lock().session.accepts_messages() {
+                    self.events
+                        .push_all(messages.into_iter().map(|m| Event::Message(conn.id, m)));
+                }
+                Plan::done(a)
+            }
+            then @ (Then::ChunkingTest | Then::WebSocket { .. }) => {
+                a.then = then;
+                Plan {
+                    end: false,
+                    ..Plan::done(a)
+                }
+            }
+            Then::End => Plan::done(a),
+        }
+    }
+
+    fn receive(
+        &self,
+        install: u32,
+        opts: &sockjs_core::answer::Options,
+        answer: Answer,
+        session_id: String,
+        framing: sockjs_core::receiver::Framing,
+    ) -> Plan {
+        let now = self.clock.now();
+        let existing = self.http_session(&session_id);
+        let created = existing.is_none();
+        let conn = existing.unwrap_or_else(|| {
+            let carrier = Carrier::Http { session_id };
+            self.new_conn(install, carrier, Session::new(opts.session, now))
+        });
+        let rid = self.next_receiver.fetch_add(1, Ordering::Relaxed);
+        let protocol = Some(framing.protocol());
+        let mut plan = Plan {
+            answer,
+            frames: Vec::new(),
+            end: false,
+            receiver: None,
+            conn: None,
+            created,
+            protocol: None,
+        };
+        let mut st = conn.state.lock();
+        let joins =
+            !st.session.has_receiver() && matches!(st.session.ready_state(), ReadyState::Connecting | ReadyState::Open);
+        st.session.attach(now, u64::from(rid), framing);
+        let closed = self.route_outputs(&conn, &mut st.session, Some((rid, &mut plan)));
+        self.schedule(&conn, &mut st);
+        drop(st);
+        if closed {
+            self.forget(&conn);
+        }
+        if joins {
+            plan.conn = Some(conn.id);
+            plan.protocol = protocol;
+        }
+        if !plan.end {
+            plan.receiver = Some(rid);
+            self.registry.lock().receivers.insert(rid, conn.id);
+        }
+        plan
+    }
+
+    fn http_session(&self, session_id: &str) -> Option<std::sync::Arc<Conn>> {
+        let reg = self.registry.lock();
+        reg.by_session.get(session_id).and_then(|id| reg.conns.get(id)).cloned()
+    }
+
+    /// The client went away before receiver `rid` was finished.
+    pub fn receiver_aborted(&self, rid: ReceiverId) {
+        let Some(id) = self.registry.lock().receivers.remove(&rid) else {
+            return;
+        };
+        let Some(conn) = self.conn(id) else { return };
+        let mut st = conn.state.lock();
+        st.session.receiver_gone(self.clock.now(), u64::from(rid));
+        self.poke(&conn, &mut st);
+    }
+
+    /// Collect an HTTP session's outputs into events.
+    pub(crate) fn collect_http(&self, conn: &Conn) {
+        let mut st = conn.state.lock();
+        st.dirty = false;
+        st.session.flush(self.clock.now());
+        let closed = self.route_outputs(conn, &mut st.session, None);
+        self.schedule(conn, &mut st);
+        drop(st);
+        if closed {
+            self.forget(conn);
+        }
+    }
+
+    /// Turn outputs into events, except those for the receiver being
+    /// answered right now, which go into its plan. True once closed.
+    fn route_outputs(&self, conn: &Conn, session: &mut Session, mut current: Option<(ReceiverId, &mut Plan)>) -> bool {
+        let mut events = Vec::new();
+        let mut ended = Vec::new();
+        let mut closed = false;
+        while let Some(output) = session.poll_output() {
+            match output {
+                Output::Write(rid, data) => match current.as_mut() {
+                    Some((cur, plan)) if u64::from(*cur) == rid => plan.frames.push(data),
+                    _ => events.push(Event::Write(rid as ReceiverId, data)),
+                },
+                Output::End(rid) => match current.as_mut() {
+                    Some((cur, plan)) if u64::from(*cur) == rid => plan.end = true,
+                    _ => {
+                        ended.push(rid as ReceiverId);
+                        events.push(Event::End(rid as ReceiverId));
+                    }
+                },
+                Output::Opened => events.push(Event::Open(conn.id)),
+                Output::Closed => {
+                    closed = true;
+                    events.push(Event::Close(conn.id));
+                }
+            }
+        }
+        if !ended.is_empty() {
+            let mut reg = self.registry.lock();
+            for rid in ended {
+                reg.receivers.remove(&rid);
+            }
+        }
+        self.events.push_all(events);
+        closed
+    }
+}

@@ -1,0 +1,392 @@
+'use strict';
+// The sockjs-node API over the native engine. This file holds the API and
+// the I/O plumbing between Node's http objects and the engine; every byte
+// of protocol (status, headers, frames, when to end) comes from Rust.
+
+const { EventEmitter } = require('node:events');
+const { NativeServer } = require('./binding.js');
+const { Session, Transport } = require('./lib/transport');
+const pkg = require('./package.json');
+
+const DEFAULTS = {
+  prefix: '',
+  response_limit: 128 * 1024,
+  websocket: true,
+  faye_server_options: null,
+  jsessionid: false,
+  heartbeat_delay: 25000,
+  disconnect_delay: 5000,
+  log: (severity, line) => console.log(line),
+  sockjs_url: 'https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js',
+  max_message_size: 64 * 1024 * 1024,
+};
+
+// Event codes of NativeServer#drain (src/lib.rs).
+const EV_OPEN = 1;
+const EV_MESSAGE = 2;
+const EV_CLOSE = 3;
+const EV_WRITE = 4;
+const EV_END = 5;
+const EV_LOG = 8;
+
+let chunkingSchedule = null;
+
+class Server extends EventEmitter {
+  constructor(userOptions) {
+    super();
+    this.options = { ...DEFAULTS, ...(userOptions || {}) };
+    this._engine = null;
+    this._sessions = new Map(); // native id -> Session
+    this._receivers = new Map(); // native receiver id -> http.ServerResponse
+    this._attached = new Map(); // http server -> { request, upgrade } (0.4 attach)
+  }
+
+  // The native engine, created on first install.
+  get engine() {
+    if (!this._engine) this._engine = new NativeServer(() => this._drain());
+    return this._engine;
+  }
+
+  listener(handlerOptions) {
+    const options = { ...this.options, ...(handlerOptions || {}) };
+    return new Listener(this, options);
+  }
+
+  installHandlers(httpServer, handlerOptions) {
+    const handler = this.listener(handlerOptions).getHandler();
+    overshadowListeners(httpServer, 'request', handler);
+    overshadowListeners(httpServer, 'upgrade', handler);
+    return true;
+  }
+
+  middleware(handlerOptions) {
+    const handler = this.listener(handlerOptions).getHandler();
+    handler.upgrade = handler;
+    return handler;
+  }
+
+  // sockjs 0.4: install on `server` with this Server's own options.
+  attach(server) {
+    if (this._attached.has(server)) return;
+    const handler = this.listener().getHandler();
+    this._attached.set(server, {
+      request: overshadowListeners(server, 'request', handler),
+      upgrade: overshadowListeners(server, 'upgrade', handler),
+    });
+  }
+
+  // sockjs 0.4: remove what attach() installed, give the earlier listeners
+  // their place back, and close this Server's sessions.
+  detach(server) {
+    const installed = this._attached.get(server);
+    if (!installed) return;
+    this._attached.delete(server);
+    for (const event of ['request', 'upgrade']) {
+      const { wrapper, previous } = installed[event];
+      server.removeListener(event, wrapper);
+      for (const l of previous) server.on(event, l);
+    }
+    if (this._attached.size === 0 && this._engine) {
+      this._engine.terminateAll(1001, 'Server going away');
+    }
+  }
+
+  _log(severity, line) {
+    try {
+      this.options.log(severity, line);
+    } catch (err) {
+      process.nextTick(() => { throw err; });
+    }
+  }
+
+  // Deliver everything the engine queued, in order. An exception thrown by
+  // an application listener is rethrown on its own tick, after the batch,
+  // so that no event of the batch is lost.
+  _drain() {
+    const { codes, strings } = this._engine.drain();
+    let si = 0;
+    let failure = null;
+    for (let i = 0; i < codes.length; i += 2) {
+      const code = codes[i];
+      const id = codes[i + 1];
+      try {
+        switch (code) {
+          case EV_OPEN: {
+            const session = this._sessions.get(id);
+            if (session) {
+              session.readyState = Transport.OPEN;
+              this.emit('connection', session.connection);
+            }
+            break;
+          }
+          case EV_MESSAGE: {
+            const message = strings[si++];
+            const session = this._sessions.get(id);
+            if (session && session.readyState === Transport.OPEN) session.connection.emit('data', message);
+            break;
+          }
+          case EV_CLOSE: {
+            const session = this._sessions.get(id);
+            if (session) {
+              this._sessions.delete(id);
+              session.readyState = Transport.CLOSED;
+              const conn = session.connection;
+              try {
+                conn.emit('end');
+              } finally {
+                conn.emit('close');
+              }
+            }
+            break;
+          }
+          case EV_WRITE: {
+            const chunk = strings[si++];
+            const res = this._receivers.get(id);
+            if (res) res.write(chunk);
+            break;
+          }
+          case EV_END: {
+            const res = this._receivers.get(id);
+            if (res) {
+              this._receivers.delete(id);
+              res.end();
+            }
+            break;
+          }
+          case EV_LOG: {
+            const severity = strings[si++];
+            this._log(severity, strings[si++]);
+            break;
+          }
+          default:
+            break;
+        }
+      } catch (err) {
+        if (!failure) failure = err;
+      }
+    }
+    if (failure) process.nextTick(() => { throw failure; });
+  }
+}
+
+// One install: a prefix, its options and its handler.
+class Listener {
+  constructor(server, options) {
+    this.server = server;
+    this.options = options;
+    const prefix = options.prefix || '';
+    this.prefix = prefix;
+    this.ownsUrl = new RegExp(`^${prefix}([/].+|[/]?)$`);
+    this.prefixAtStart = new RegExp(`^${prefix}`);
+    this.install = server.engine.install({
+      sockjsUrl: String(options.sockjs_url),
+      websocket: options.websocket !== false,
+      transports: Array.isArray(options.transports) ? options.transports.map(String) : undefined,
+      jsessionid: typeof options.jsessionid === 'function' ? 2 : options.jsessionid ? 1 : 0,
+      disableCors: Boolean(options.disable_cors),
+      baseUrl: typeof options.base_url === 'string' && options.base_url ? options.base_url : undefined,
+      baseUrlIsFunction: typeof options.base_url === 'function',
+      heartbeatDelay: Number(options.heartbeat_delay),
+      disconnectDelay: Number(options.disconnect_delay),
+      responseLimit: Number(options.response_limit),
+      maxMessageSize: Number(options.max_message_size),
+    });
+    this.log('debug', `SockJS v${pkg.version} bound to ${JSON.stringify(prefix)}`);
+  }
+
+  log(severity, line) {
+    try {
+      this.options.log(severity, line);
+    } catch (err) {
+      process.nextTick(() => { throw err; });
+    }
+  }
+
+  // (req, res) for requests, (req, socket, head) for upgrades; true when
+  // the URL is under this prefix and was handled here.
+  handler(req, res, extra) {
+    if (!this.ownsUrl.test(req.url)) {
+      if (typeof extra === 'function') extra();
+      return false;
+    }
+    const url = req.url;
+    const q = url.indexOf('?');
+    const pathname = q === -1 ? url : url.slice(0, q);
+    const query = q === -1 ? '' : url.slice(q + 1);
+    const path = pathname.replace(this.prefixAtStart, '');
+    if (typeof res.writeHead !== 'function') {
+      this.refuseUpgrade(req, res, path, query);
+      return true;
+    }
+    const started = Date.now();
+    if (req.method === 'POST') {
+      readBody(req, Number(this.options.max_message_size), (body, tooLarge) => {
+        this.answer(req, res, path, query, body, tooLarge, started);
+      });
+    } else {
+      this.answer(req, res, path, query, null, false, started);
+    }
+    return true;
+  }
+
+  getHandler() {
+    return (a, b, c) => this.handler(a, b, c);
+  }
+
+  requestInfo(req, path, query, body, tooLarge, baseUrl) {
+    const h = req.headers;
+    return {
+      method: req.method,
+      path,
+      query,
+      origin: h.origin,
+      cookie: h.cookie,
+      ifNoneMatch: h['if-none-match'],
+      contentType: h['content-type'],
+      accessControlRequestHeaders: h['access-control-request-headers'],
+      body: body || undefined,
+      bodyTooLarge: tooLarge,
+      baseUrl,
+    };
+  }
+
+  answer(req, res, path, query, body, tooLarge, started) {
+    const engine = this.server.engine;
+    let plan = engine.request(this.install, this.requestInfo(req, path, query, body, tooLarge));
+    if (plan.needsBaseUrl) {
+      const baseUrl = String(this.options.base_url());
+      plan = engine.request(this.install, this.requestInfo(req, path, query, body, tooLarge, baseUrl));
+    }
+    if (plan.callJsessionid) this.options.jsessionid(req, res);
+    const headers = plan.headers;
+    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
+    res.writeHead(plan.status);
+    const frames = plan.frames;
+    if (plan.end) {
+      if (frames.length === 0) {
+        res.end(plan.body);
+      } else {
+        if (plan.body) res.write(plan.body);
+        for (let i = 0; i < frames.length - 1; i++) res.write(frames[i]);
+        res.end(frames[frames.length - 1]);
+      }
+    } else if (plan.kind === 1) {
+      runChunkingTest(res);
+    } else if (plan.kind !== 0) {
+      res.end(plan.body);
+    } else {
+      if (plan.body) res.write(plan.body);
+      for (const frame of frames) res.write(frame);
+      if (plan.receiver != null) this.server.trackReceiver(plan.receiver, res);
+    }
+    if (plan.conn != null) {
+      let session = this.server._sessions.get(plan.conn);
+      if (!session) {
+        session = new Session(engine, plan.conn, this.prefix);
+        this.server._sessions.set(plan.conn, session);
+      }
+      session.readyState = session.readyState === Transport.CONNECTING ? Transport.OPEN : session.readyState;
+      session.recv = { connection: req.socket, response: res, protocol: plan.protocol };
+      try {
+        req.socket.setKeepAlive(true, 5000);
+      } catch {
+        // Not a TCP socket: nothing to keep alive.
+      }
+      session.decorateConnection(req);
+    }
+    this.log('info', `${req.method} ${req.url} ${Date.now() - started}ms ${plan.status}`);
+  }
+
+  // A WebSocket upgrade, or an upgrade to a URL that is not a WebSocket.
+  refuseUpgrade(req, socket, path, query) {
+    const plan = this.server.engine.request(this.install, this.requestInfo(req, path, query, null, false));
+    const status = plan.kind === 0 ? plan.status : 400;
+    const lines = [`HTTP/1.1 ${status} ${statusText(status)}`, 'Connection: close'];
+    for (let i = 0; i < plan.headers.length; i += 2) {
+      if (plan.headers[i].toLowerCase() !== 'content-length') lines.push(`${plan.headers[i]}: ${plan.headers[i + 1]}`);
+    }
+    const body = plan.kind === 0 ? plan.body : 'Not a valid websocket request';
+    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
+    socket.on('error', () => {});
+    socket.end(lines.join('\r\n'));
+    this.log('info', `${req.method} ${req.url} (upgrade) ${status}`);
+  }
+}
+
+Server.prototype.trackReceiver = function trackReceiver(rid, res) {
+  this._receivers.set(rid, res);
+  res.on('close', () => {
+    if (this._receivers.get(rid) === res) {
+      this._receivers.delete(rid);
+      this._engine.receiverAborted(rid);
+    }
+  });
+};
+
+const STATUS_TEXT = { 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
+function statusText(status) {
+  return STATUS_TEXT[status] || 'Error';
+}
+
+// Collect a request body up to `limit` bytes; past it the rest is read and
+// dropped, and `tooLarge` is reported.
+function readBody(req, limit, done) {
+  const chunks = [];
+  let size = 0;
+  let tooLarge = false;
+  req.on('data', (chunk) => {
+    if (tooLarge) return;
+    size += chunk.length;
+    if (size > limit) {
+      tooLarge = true;
+      chunks.length = 0;
+      return;
+    }
+    chunks.push(chunk);
+  });
+  req.on('end', () => done(tooLarge ? null : Buffer.concat(chunks), tooLarge));
+}
+
+function runChunkingTest(res) {
+  if (!chunkingSchedule) chunkingSchedule = NativeServer.chunkingTestSchedule();
+  let step = 0;
+  const next = () => {
+    if (res.destroyed || step >= chunkingSchedule.length) return;
+    const [delay, chunk] = chunkingSchedule[step++];
+    setTimeout(() => {
+      if (res.destroyed) return;
+      res.write(chunk);
+      if (step === chunkingSchedule.length) res.end();
+      else next();
+    }, delay);
+  };
+  next();
+}
+
+// Put `handler` in front of `event`'s listeners: the earlier listeners run
+// only for what the handler does not take. Listeners added later still run.
+function overshadowListeners(emitter, event, handler) {
+  const previous = emitter.listeners(event).slice(0);
+  emitter.removeAllListeners(event);
+  const wrapper = function sockjsOvershadow(...args) {
+    if (handler.apply(this, args) !== true) {
+      for (const listener of previous) listener.apply(this, args);
+      return false;
+    }
+    return true;
+  };
+  emitter.on(event, wrapper);
+  return { wrapper, previous };
+}
+
+function createServer(options) {
+  return new Server(options);
+}
+
+function listen(httpServer, options) {
+  const server = createServer(options);
+  if (httpServer) server.installHandlers(httpServer);
+  return server;
+}
+
+module.exports = { createServer, listen, Server };

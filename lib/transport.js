@@ -1,0 +1,131 @@
+'use strict';
+// Session and connection objects. They live at this path because consumers
+// reach into it: webpack-dev-server patches
+// `require('sockjs/lib/transport').Session.prototype.decorateConnection`,
+// Meteor reads `conn._session.recv.connection`. The protocol itself runs in
+// the native engine; a Session here is the JavaScript face of one native
+// session.
+
+const stream = require('node:stream');
+const crypto = require('node:crypto');
+
+const Transport = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 };
+
+// Request headers copied onto `conn.headers` (never cookies: they belong to
+// the page, not to the SockJS connection).
+const HEADER_WHITELIST = [
+  'referer', 'x-client-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port',
+  'x-cluster-client-ip', 'via', 'x-real-ip', 'x-forwarded-proto', 'x-ssl', 'dnt',
+  'host', 'user-agent', 'accept-language',
+];
+
+// A legacy `stream.Stream`, as in sockjs-node 0.3: `write` after close
+// returns false instead of emitting an error, and `pipe` works both ways.
+class SockJSConnection extends stream.Stream {
+  constructor(session) {
+    super();
+    this._session = session;
+    this.id = crypto.randomUUID();
+    this.headers = {};
+    this.prefix = session.prefix;
+  }
+
+  toString() {
+    return `<SockJSConnection ${this.id}>`;
+  }
+
+  write(string) {
+    return this._session.send(String(string));
+  }
+
+  end(string) {
+    if (string) this.write(string);
+    this.close();
+    return null;
+  }
+
+  close(code, reason) {
+    return this._session.close(code, reason);
+  }
+
+  destroy() {
+    this.end();
+    this.removeAllListeners();
+  }
+
+  destroySoon() {
+    this.destroy();
+  }
+
+  get readable() {
+    return this._session.readyState === Transport.OPEN;
+  }
+
+  get writable() {
+    return this._session.readyState === Transport.OPEN;
+  }
+
+  get readyState() {
+    return this._session.readyState;
+  }
+}
+
+class Session {
+  /**
+   * @param {object} engine the native server
+   * @param {number} nativeId the engine's id of the session
+   * @param {string} prefix the install's prefix
+   */
+  constructor(engine, nativeId, prefix) {
+    this._engine = engine;
+    this._nativeId = nativeId;
+    this.prefix = prefix;
+    this.readyState = Transport.CONNECTING;
+    // What carries the session now: { connection: net.Socket, protocol, response? }.
+    this.recv = null;
+    this.connection = new SockJSConnection(this);
+  }
+
+  send(payload) {
+    if (this.readyState !== Transport.OPEN) return false;
+    return this._engine.send(this._nativeId, payload);
+  }
+
+  close(status = 1000, reason = 'Normal closure') {
+    if (this.readyState !== Transport.OPEN) return false;
+    const done = this._engine.close(this._nativeId, Number(status) >>> 0, String(reason));
+    if (done) this.readyState = Transport.CLOSING;
+    return done;
+  }
+
+  // Copy what the application may want to know of the request that carries
+  // the session now. Called for every receiver that joins the session.
+  decorateConnection(req) {
+    const socket = (this.recv && (this.recv.connection || (this.recv.response && this.recv.response.socket))) || null;
+    let remoteAddress;
+    let remotePort;
+    let address;
+    try {
+      remoteAddress = socket.remoteAddress;
+      remotePort = socket.remotePort;
+      address = socket.address();
+    } catch {
+      // A destroyed or foreign socket: the address is simply not known.
+    }
+    if (remoteAddress) {
+      this.connection.remoteAddress = remoteAddress;
+      this.connection.remotePort = remotePort;
+      this.connection.address = address;
+    }
+    this.connection.url = req.url;
+    this.connection.pathname = req.url.split('?')[0];
+    this.connection.protocol = this.recv && this.recv.protocol;
+    const headers = {};
+    for (const key of HEADER_WHITELIST) {
+      if (req.headers[key]) headers[key] = req.headers[key];
+    }
+    this.connection.headers = headers;
+  }
+}
+
+module.exports = { Transport, Session, SockJSConnection, HEADER_WHITELIST };

@@ -5,7 +5,7 @@
 
 const { EventEmitter } = require('node:events');
 const { NativeServer } = require('./binding.js');
-const { Session, Transport } = require('./lib/transport');
+const { AdoptedSocket, Session, Transport } = require('./lib/transport');
 const pkg = require('./package.json');
 
 const DEFAULTS = {
@@ -27,6 +27,8 @@ const EV_MESSAGE = 2;
 const EV_CLOSE = 3;
 const EV_WRITE = 4;
 const EV_END = 5;
+const EV_SOCKET_WRITE = 6;
+const EV_SOCKET_END = 7;
 const EV_LOG = 8;
 
 let chunkingSchedule = null;
@@ -39,6 +41,9 @@ class Server extends EventEmitter {
     this._sessions = new Map(); // native id -> Session
     this._receivers = new Map(); // native receiver id -> http.ServerResponse
     this._attached = new Map(); // http server -> { request, upgrade } (0.4 attach)
+    this._sockets = new Map(); // native id -> bridged net/tls socket
+    this._held = new Set(); // native WebSocket sessions keeping Node alive
+    this._keepAlive = null;
   }
 
   // The native engine, created on first install.
@@ -103,8 +108,9 @@ class Server extends EventEmitter {
   // an application listener is rethrown on its own tick, after the batch,
   // so that no event of the batch is lost.
   _drain() {
-    const { codes, strings } = this._engine.drain();
+    const { codes, strings, buffers } = this._engine.drain();
     let si = 0;
+    let bi = 0;
     let failure = null;
     for (let i = 0; i < codes.length; i += 2) {
       const code = codes[i];
@@ -127,6 +133,7 @@ class Server extends EventEmitter {
           }
           case EV_CLOSE: {
             const session = this._sessions.get(id);
+            this.releaseProcess(id);
             if (session) {
               this._sessions.delete(id);
               session.readyState = Transport.CLOSED;
@@ -150,6 +157,20 @@ class Server extends EventEmitter {
             if (res) {
               this._receivers.delete(id);
               res.end();
+            }
+            break;
+          }
+          case EV_SOCKET_WRITE: {
+            const bytes = buffers[bi++];
+            const socket = this._sockets.get(id);
+            if (socket && !socket.destroyed) socket.write(bytes);
+            break;
+          }
+          case EV_SOCKET_END: {
+            const socket = this._sockets.get(id);
+            if (socket) {
+              this._sockets.delete(id);
+              socket.end();
             }
             break;
           }
@@ -215,7 +236,7 @@ class Listener {
     const query = q === -1 ? '' : url.slice(q + 1);
     const path = pathname.replace(this.prefixAtStart, '');
     if (typeof res.writeHead !== 'function') {
-      this.refuseUpgrade(req, res, path, query);
+      this.upgrade(req, res, extra, path, query);
       return true;
     }
     const started = Date.now();
@@ -260,8 +281,11 @@ class Listener {
     if (plan.callJsessionid) this.options.jsessionid(req, res);
     const headers = plan.headers;
     for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
-    res.writeHead(plan.status);
     const frames = plan.frames;
+    if (plan.end && frames.length === 0 && plan.body) {
+      res.setHeader('Content-Length', Buffer.byteLength(plan.body));
+    }
+    res.writeHead(plan.status);
     if (plan.end) {
       if (frames.length === 0) {
         res.end(plan.body);
@@ -285,7 +309,6 @@ class Listener {
         session = new Session(engine, plan.conn, this.prefix);
         this.server._sessions.set(plan.conn, session);
       }
-      session.readyState = session.readyState === Transport.CONNECTING ? Transport.OPEN : session.readyState;
       session.recv = { connection: req.socket, response: res, protocol: plan.protocol };
       try {
         req.socket.setKeepAlive(true, 5000);
@@ -293,23 +316,52 @@ class Listener {
         // Not a TCP socket: nothing to keep alive.
       }
       session.decorateConnection(req);
+      if (plan.opened) this.server.announce(session);
     }
     this.log('info', `${req.method} ${req.url} ${Date.now() - started}ms ${plan.status}`);
   }
 
-  // A WebSocket upgrade, or an upgrade to a URL that is not a WebSocket.
-  refuseUpgrade(req, socket, path, query) {
-    const plan = this.server.engine.request(this.install, this.requestInfo(req, path, query, null, false));
-    const status = plan.kind === 0 ? plan.status : 400;
-    const lines = [`HTTP/1.1 ${status} ${statusText(status)}`, 'Connection: close'];
-    for (let i = 0; i < plan.headers.length; i += 2) {
-      if (plan.headers[i].toLowerCase() !== 'content-length') lines.push(`${plan.headers[i]}: ${plan.headers[i + 1]}`);
-    }
-    const body = plan.kind === 0 ? plan.body : 'Not a valid websocket request';
-    lines.push(`Content-Length: ${Buffer.byteLength(body)}`, '', body);
+  // An 'upgrade': a WebSocket to run natively, or a clear HTTP refusal.
+  upgrade(req, socket, head, path, query) {
+    const engine = this.server.engine;
+    const h = req.headers;
+    const decision = engine.upgrade(this.install, this.requestInfo(req, path, query, null, false), {
+      upgrade: h.upgrade,
+      connection: h.connection,
+      version: h['sec-websocket-version'],
+      key: h['sec-websocket-key'],
+    });
     socket.on('error', () => {});
-    socket.end(lines.join('\r\n'));
-    this.log('info', `${req.method} ${req.url} (upgrade) ${status}`);
+    if (decision.refusal) {
+      socket.end(decision.refusal);
+      this.log('info', `${req.method} ${req.url} (upgrade refused)`);
+      return;
+    }
+    let bytes = head || Buffer.alloc(0);
+    if (socket.readableLength > 0) {
+      const more = socket.read();
+      if (more) bytes = Buffer.concat([bytes, more]);
+    }
+    const key = String(h['sec-websocket-key']);
+    const fd = socket._handle && typeof socket._handle.fd === 'number' ? socket._handle.fd : -1;
+    const adopt = fd >= 0 && !socket.encrypted;
+    const id = adopt
+      ? engine.adoptWebsocket(this.install, decision.raw, fd, key, bytes)
+      : engine.pipeWebsocket(this.install, decision.raw, key, bytes);
+    const session = new Session(engine, id, this.prefix);
+    session.recv = { connection: socket, protocol: decision.raw ? 'websocket-raw' : 'websocket' };
+    session.decorateConnection(req);
+    if (adopt) session.recv.connection = new AdoptedSocket(socket);
+    this.server._sessions.set(id, session);
+    this.server.holdProcess(id);
+    if (adopt) {
+      // Plain TCP: tokio owns a duplicate of the descriptor; Node lets go.
+      socket.destroy();
+    } else {
+      this.server.bridgeSocket(id, socket);
+    }
+    this.server.announce(session);
+    this.log('info', `${req.method} ${req.url} (websocket)`);
   }
 }
 
@@ -323,10 +375,42 @@ Server.prototype.trackReceiver = function trackReceiver(rid, res) {
   });
 };
 
-const STATUS_TEXT = { 400: 'Bad Request', 404: 'Not Found', 405: 'Method Not Allowed', 500: 'Internal Server Error' };
-function statusText(status) {
-  return STATUS_TEXT[status] || 'Error';
-}
+// The session is open: the application hears of it on the next tick, after
+// the open frame was handed to the transport (as sockjs-node does).
+Server.prototype.announce = function announce(session) {
+  session.readyState = Transport.OPEN;
+  process.nextTick(() => {
+    if (session.readyState !== Transport.CLOSED) this.emit('connection', session.connection);
+  });
+};
+
+// A socket without a file descriptor (TLS): its bytes go through the engine.
+Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
+  this._sockets.set(id, socket);
+  socket.on('data', (chunk) => this._engine.pipeFeed(id, chunk));
+  const ended = () => {
+    if (this._sockets.get(id) === socket) {
+      this._sockets.delete(id);
+      this._engine.pipeEnd(id);
+    }
+  };
+  socket.on('end', ended);
+  socket.on('close', ended);
+};
+
+// A native WebSocket session keeps Node alive, as its socket did; an idle
+// engine keeps nothing alive.
+Server.prototype.holdProcess = function holdProcess(id) {
+  this._held.add(id);
+  if (!this._keepAlive) this._keepAlive = setInterval(() => {}, 0x7fffffff);
+};
+
+Server.prototype.releaseProcess = function releaseProcess(id) {
+  if (this._held.delete(id) && this._held.size === 0 && this._keepAlive) {
+    clearInterval(this._keepAlive);
+    this._keepAlive = null;
+  }
+};
 
 // Collect a request body up to `limit` bytes; past it the rest is read and
 // dropped, and `tooLarge` is reported.

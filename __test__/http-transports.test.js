@@ -18,6 +18,7 @@ const {
   openXhrSession,
   post,
   request,
+  requestSeen,
   sessionUrl,
   waitForEvent,
   xhrFrames,
@@ -56,6 +57,39 @@ function countCloses(conn) {
     counter.n += 1;
   });
   return counter;
+}
+
+/**
+ * Start a request the server will hold without sending headers (a pending
+ * poll); resolves with the stream once the server has taken it in.
+ */
+async function openPending(httpServer, url, opts) {
+  const u = new URL(url);
+  const seen = requestSeen(httpServer, u.pathname + u.search);
+  const s = openStream(url, opts);
+  try {
+    await seen;
+  } catch (err) {
+    s.destroy();
+    throw err;
+  }
+  return s;
+}
+
+/** Messages carried by all "data: a[...]" frames of an eventsource body. */
+function esMessages(text) {
+  const out = [];
+  for (const m of text.matchAll(/data: (a\[.*?\])\r\n\r\n/g)) out.push(...JSON.parse(m[1].slice(1)));
+  return out;
+}
+
+/** Messages carried by all p("a[...]") frames of an htmlfile body. */
+function htmlMessages(text) {
+  const out = [];
+  for (const m of text.matchAll(/<script>\np\(("a.*?")\);\n<\/script>\r\n/g)) {
+    out.push(...JSON.parse(JSON.parse(m[1]).slice(1)));
+  }
+  return out;
 }
 
 let app;
@@ -135,13 +169,12 @@ describe('xhr polling and xhr_send', () => {
   test('xhr: a pending poll is answered as soon as a message is sent', async () => {
     const url = sessionUrl(app.base);
     await openXhrSession(url);
-    const poll = openStream(`${url}/xhr`, { method: 'POST' });
+    const poll = await openPending(app.http, `${url}/xhr`, { method: 'POST' });
     try {
-      const { status } = await poll.response;
-      assert.equal(status, 200);
       const s = await post(`${url}/xhr_send`, '["late"]');
       assert.equal(s.status, 204);
       const body = await poll.waitEnd(3000, 'the pending poll to be answered');
+      assert.equal((await poll.response).status, 200);
       assert.equal(body, 'a["late"]\n');
     } finally {
       poll.destroy();
@@ -509,35 +542,34 @@ describe('disconnect_delay', () => {
     assert.equal(s.status, 404);
   });
 
-  test('a session that gets a new receiver in time survives several disconnect_delay periods', async () => {
-    const url = sessionUrl(dd.base);
-    const connP = nextConnection(dd.servers.echo);
-    await openXhrSession(url);
-    const conn = await connP;
-    let closed = false;
-    conn.on('close', () => {
-      closed = true;
-    });
-    // Keep a poll pending (heartbeat is 25 s): the session must stay up
-    // while a receiver is attached, however long that is.
-    const poll = openStream(`${url}/xhr`, { method: 'POST' });
+  test('a session whose receivers come back in time outlives many disconnect_delay periods', async () => {
+    // heartbeat_delay (400 ms) > disconnect_delay (200 ms): every pending
+    // poll is held longer than disconnect_delay, then answered with "h".
+    const hb = await startApp({ server: { heartbeat_delay: 400, disconnect_delay: 200 } });
     try {
-      await poll.response;
-      // Exchange messages on the pending poll several times; each answer
-      // is followed at once by a new poll.
-      let current = poll;
-      const extra = [];
+      const url = sessionUrl(hb.base);
+      const connP = nextConnection(hb.servers.echo);
+      await openXhrSession(url);
+      const conn = await connP;
+      let closed = false;
+      conn.on('close', () => {
+        closed = true;
+      });
       for (let i = 0; i < 3; i++) {
-        assert.equal((await post(`${url}/xhr_send`, JSON.stringify([`m${i}`]))).status, 204);
-        assert.equal(await current.waitEnd(3000, `answer ${i}`), `a["m${i}"]\n`);
-        current = openStream(`${url}/xhr`, { method: 'POST' });
-        extra.push(current);
-        await current.response;
+        const poll = openStream(`${url}/xhr`, { method: 'POST' });
+        try {
+          assert.equal(await poll.waitEnd(3000, `heartbeat ${i}`), 'h\n');
+        } finally {
+          poll.destroy();
+        }
       }
       assert.equal(closed, false);
-      extra.forEach((s) => s.destroy());
+      assert.equal(conn.readyState, 1);
+      assert.equal((await post(`${url}/xhr_send`, '["alive"]')).status, 204);
+      assert.equal((await post(`${url}/xhr`)).body, 'a["alive"]\n');
+      await abortSession(url);
     } finally {
-      poll.destroy();
+      await hb.close();
     }
   });
 });
@@ -564,9 +596,8 @@ describe('concurrent receivers', () => {
   test('xhr polling: a poll while another is pending gets c[2010,...]', async () => {
     const url = sessionUrl(app.base);
     await openXhrSession(url);
-    const pending = openStream(`${url}/xhr`, { method: 'POST' });
+    const pending = await openPending(app.http, `${url}/xhr`, { method: 'POST' });
     try {
-      await pending.response;
       const r = await post(`${url}/xhr`);
       assert.equal(r.status, 200);
       assert.equal(r.body, 'c[2010,"Another connection still open"]\n');
@@ -581,9 +612,8 @@ describe('concurrent receivers', () => {
   test('jsonp: a second receiver gets the 2010 close frame in jsonp framing', async () => {
     const url = sessionUrl(app.base);
     assert.equal((await get(`${url}/jsonp?c=x`)).body, jsonpFrame('x', 'o'));
-    const pending = openStream(`${url}/jsonp?c=x`);
+    const pending = await openPending(app.http, `${url}/jsonp?c=x`);
     try {
-      await pending.response;
       const r = await get(`${url}/jsonp?c=y`);
       assert.equal(r.body, jsonpFrame('y', 'c[2010,"Another connection still open"]'));
     } finally {
@@ -816,12 +846,10 @@ describe('quoting and unicode', () => {
       await hf.readUntil((t) => t.endsWith(htmlFrame('o')), 3000, 'htmlfile open');
       assert.equal((await post(`${url1}/xhr_send`, JSON.stringify(UNICODE))).status, 204);
       assert.equal((await post(`${url2}/xhr_send`, JSON.stringify(UNICODE))).status, 204);
-      const t1 = await es.readUntil((t) => /data: a.*\r\n\r\n$/.test(t), 3000, 'eventsource frame');
-      const esData = /data: (a.*)\r\n\r\n$/.exec(t1)[1];
-      assert.deepEqual(messagesOf([esData]), UNICODE);
-      const t2 = await hf.readUntil((t) => /p\("a.*"\);\n<\/script>\r\n$/.test(t), 3000, 'htmlfile frame');
-      const hfData = JSON.parse(/<script>\np\(("a.*")\);\n<\/script>\r\n$/.exec(t2)[1]);
-      assert.deepEqual(messagesOf([hfData]), UNICODE);
+      const t1 = await es.readUntil((t) => esMessages(t).length >= UNICODE.length, 3000, 'eventsource frames');
+      assert.deepEqual(esMessages(t1), UNICODE);
+      const t2 = await hf.readUntil((t) => htmlMessages(t).length >= UNICODE.length, 3000, 'htmlfile frames');
+      assert.deepEqual(htmlMessages(t2), UNICODE);
     } finally {
       es.destroy();
       hf.destroy();

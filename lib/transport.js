@@ -6,6 +6,7 @@
 // the native engine; a Session here is the JavaScript face of one native
 // session.
 
+const net = require('node:net');
 const stream = require('node:stream');
 const crypto = require('node:crypto');
 
@@ -128,4 +129,38 @@ class Session {
   }
 }
 
-module.exports = { Transport, Session, SockJSConnection, HEADER_WHITELIST };
+// What `conn._session.recv.connection` is once the engine has adopted a
+// WebSocket's descriptor and Node's own socket is gone: an unconnected
+// net.Socket that keeps the addresses as they were and accepts the tuning
+// calls consumers make (Meteor calls setTimeout). They do not reach the
+// connection: the engine runs its own heartbeats and close handshakes, as
+// the upgraded socket of sockjs-node ran none of these either.
+class AdoptedSocket extends net.Socket {
+  constructor(socket) {
+    super();
+    let address;
+    try {
+      address = socket.address();
+    } catch {
+      address = {};
+    }
+    for (const key of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort']) {
+      Object.defineProperty(this, key, { value: socket[key], enumerable: true });
+    }
+    this._adoptedAddress = address;
+  }
+
+  address() {
+    return this._adoptedAddress;
+  }
+
+  setKeepAlive() {
+    return this;
+  }
+
+  setNoDelay() {
+    return this;
+  }
+}
+
+module.exports = { Transport, Session, SockJSConnection, AdoptedSocket, HEADER_WHITELIST };

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use napi::bindgen_prelude::{Buffer, Function};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi_derive::napi;
-use sockjs_core::answer::{Jsessionid, Options, Request, Then};
+use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
 use sockjs_core::route::Enabled;
+use sockjs_engine::websocket::{Kind, Start};
 use sockjs_engine::{Clock, Engine, Event};
 
 /// One `installHandlers` worth of options, already defaulted by JS.
@@ -43,6 +44,23 @@ pub struct RequestInfo {
     pub base_url: Option<String>,
 }
 
+/// The headers of an `'upgrade'` request that decide whether it proceeds.
+#[napi(object)]
+pub struct UpgradeInfo {
+    pub upgrade: Option<String>,
+    pub connection: Option<String>,
+    pub version: Option<String>,
+    pub key: Option<String>,
+}
+
+/// Whether an upgrade proceeds: `refusal` holds the whole HTTP answer to
+/// write when it does not.
+#[napi(object)]
+pub struct UpgradeDecision {
+    pub refusal: Option<Buffer>,
+    pub raw: bool,
+}
+
 /// How JS answers a request (see `sockjs_engine::Plan`).
 #[napi(object)]
 pub struct RequestPlan {
@@ -56,6 +74,8 @@ pub struct RequestPlan {
     pub receiver: Option<u32>,
     pub conn: Option<u32>,
     pub created: bool,
+    /// The session opened with this request: emit 'connection'.
+    pub opened: bool,
     pub call_jsessionid: bool,
     pub needs_base_url: bool,
     pub protocol: Option<String>,
@@ -138,24 +158,66 @@ impl NativeServer {
     }
 
     #[napi]
-    pub fn request(&self, install: u32, r: RequestInfo) -> RequestPlan {
-        let mut entropy = [0u8; 4];
-        let _ = getrandom_fill(&mut entropy);
-        let req = Request {
-            method: &r.method,
-            path: &r.path,
-            query: &r.query,
-            origin: r.origin.as_deref(),
-            cookie: r.cookie.as_deref(),
-            if_none_match: r.if_none_match.as_deref(),
-            content_type: r.content_type.as_deref(),
-            access_control_request_headers: r.access_control_request_headers.as_deref(),
-            body: r.body.as_deref().unwrap_or(&[]),
-            body_too_large: r.body_too_large,
-            base_url: r.base_url.as_deref(),
-            now_unix: Clock::unix_now(),
-            entropy: u32::from_le_bytes(entropy),
+    pub fn upgrade(&self, install: u32, r: RequestInfo, u: UpgradeInfo) -> UpgradeDecision {
+        let req = request_of(&r);
+        let h = UpgradeHeaders {
+            upgrade: u.upgrade.as_deref(),
+            connection: u.connection.as_deref(),
+            version: u.version.as_deref(),
+            key: u.key.as_deref(),
         };
+        match self.engine.check_upgrade(install, &req, &h) {
+            Ok(kind) => UpgradeDecision {
+                refusal: None,
+                raw: kind == Kind::Raw,
+            },
+            Err(bytes) => UpgradeDecision {
+                refusal: Some(bytes.into()),
+                raw: false,
+            },
+        }
+    }
+
+    /// Adopt a plain TCP socket's descriptor for a WebSocket (the caller
+    /// destroys its socket afterwards). Returns the session id.
+    #[napi]
+    pub fn adopt_websocket(&self, install: u32, raw: bool, fd: i32, key: String, head: Buffer) -> napi::Result<u32> {
+        let start = Start {
+            install,
+            kind: kind_of(raw),
+            key,
+            head: head.to_vec(),
+        };
+        self.engine
+            .adopt_websocket(start, fd)
+            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    }
+
+    /// Run a WebSocket over bytes bridged from a JS socket (TLS, streams
+    /// without a descriptor). Returns the session id.
+    #[napi]
+    pub fn pipe_websocket(&self, install: u32, raw: bool, key: String, head: Buffer) -> u32 {
+        self.engine.pipe_websocket(Start {
+            install,
+            kind: kind_of(raw),
+            key,
+            head: head.to_vec(),
+        })
+    }
+
+    #[napi]
+    pub fn pipe_feed(&self, conn: u32, bytes: Buffer) {
+        self.engine.pipe_feed(conn, Some(bytes.to_vec()));
+    }
+
+    #[napi]
+    pub fn pipe_end(&self, conn: u32) {
+        self.engine.pipe_feed(conn, None);
+    }
+
+    #[napi]
+    pub fn request(&self, install: u32, r: RequestInfo) -> RequestPlan {
+        let req = request_of(&r);
         let plan = self.engine.request(install, &req);
         let a = plan.answer;
         let kind = match a.then {
@@ -178,6 +240,7 @@ impl NativeServer {
             receiver: plan.receiver,
             conn: plan.conn,
             created: plan.created,
+            opened: plan.opened,
             call_jsessionid: a.call_jsessionid,
             needs_base_url: a.needs_base_url,
             protocol: plan.protocol.map(str::to_owned),
@@ -263,6 +326,30 @@ impl NativeServer {
     }
 }
 
-fn getrandom_fill(buf: &mut [u8]) -> bool {
-    sockjs_engine::random_fill(buf)
+fn kind_of(raw: bool) -> Kind {
+    if raw {
+        Kind::Raw
+    } else {
+        Kind::Sockjs
+    }
+}
+
+fn request_of(r: &RequestInfo) -> Request<'_> {
+    let mut entropy = [0u8; 4];
+    sockjs_engine::random_fill(&mut entropy);
+    Request {
+        method: &r.method,
+        path: &r.path,
+        query: &r.query,
+        origin: r.origin.as_deref(),
+        cookie: r.cookie.as_deref(),
+        if_none_match: r.if_none_match.as_deref(),
+        content_type: r.content_type.as_deref(),
+        access_control_request_headers: r.access_control_request_headers.as_deref(),
+        body: r.body.as_deref().unwrap_or(&[]),
+        body_too_large: r.body_too_large,
+        base_url: r.base_url.as_deref(),
+        now_unix: Clock::unix_now(),
+        entropy: u32::from_le_bytes(entropy),
+    }
 }

@@ -396,6 +396,24 @@ async function rawRequest(port, path, opts = {}, timeoutMs = DEFAULT_TIMEOUT) {
 }
 
 /**
+ * One complete HTTP exchange over raw TCP: send the request, read the whole
+ * answer (head and body), then close gracefully (FIN, never RST, so that a
+ * fragile server is not hit by a reset the test did not mean to send).
+ * @returns {Promise<{head: object, body: string}>}
+ */
+async function httpExchange(port, path, opts = {}, timeoutMs = DEFAULT_TIMEOUT) {
+  const { socket, reader, head } = await rawRequest(port, path, opts, timeoutMs);
+  try {
+    const body = await reader.readHttpBody(head, timeoutMs);
+    socket.end();
+    await reader.waitClosed(timeoutMs, `the connection to close after the answer to ${path}`);
+    return { head, body };
+  } finally {
+    socket.destroy();
+  }
+}
+
+/**
  * Open a WebSocket over raw TCP and check the 101 answer.
  * @returns {Promise<{socket: net.Socket, reader: ByteReader, head: object, send: Function}>}
  */
@@ -551,5 +569,6 @@ module.exports = {
   ByteReader,
   connectTcp,
   rawRequest,
+  httpExchange,
   openRawWebSocket,
 };

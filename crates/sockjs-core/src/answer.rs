@@ -605,6 +605,54 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// What a WebSocket upgrade request says of itself.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeHeaders<'a> {
+    pub upgrade: Option<&'a str>,
+    pub connection: Option<&'a str>,
+    pub version: Option<&'a str>,
+    pub key: Option<&'a str>,
+}
+
+/// Check an `'upgrade'` request against the WebSocket endpoints. `Ok(raw)`
+/// when it may proceed (RFC 6455, version 13, to a WebSocket URL that is
+/// served); otherwise the complete answer to write on the socket.
+pub fn upgrade(req: &Request, h: &UpgradeHeaders, opts: &Options) -> Result<bool, Answer> {
+    let a = answer(req, opts);
+    let raw = match a.then {
+        Then::WebSocket { raw } => raw,
+        // Not a WebSocket URL (or not served): its own 404/405, or a 400.
+        _ if matches!(a.status, 404 | 405) => return Err(a),
+        _ => return Err(Answer::new(400).fail(400, "Can \"Upgrade\" only to \"WebSocket\".")),
+    };
+    let upgrade_ok = h.upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
+    let connection_ok = h
+        .connection
+        .is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
+    if !upgrade_ok || !connection_ok {
+        return Err(Answer::new(400).fail(400, "Not a valid websocket request"));
+    }
+    if h.version.map(str::trim) != Some("13") {
+        let mut a = Answer::new(400).fail(400, "Only supported WebSocket protocol is RFC 6455.");
+        a.header("Sec-WebSocket-Version", "13");
+        return Err(a);
+    }
+    if !h.key.is_some_and(valid_websocket_key) {
+        return Err(Answer::new(400).fail(400, "Invalid Sec-WebSocket-Key"));
+    }
+    Ok(raw)
+}
+
+/// A key is 16 bytes in base64: 22 characters and `==`.
+fn valid_websocket_key(key: &str) -> bool {
+    let key = key.trim();
+    key.len() == 24
+        && key.ends_with("==")
+        && key[..22]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+}
+
 /// The reason phrase of the statuses this crate produces.
 pub fn reason_phrase(status: u16) -> &'static str {
     match status {

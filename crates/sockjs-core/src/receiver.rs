@@ -12,8 +12,13 @@ pub enum Framing {
     XhrStreaming,
     EventSource,
     HtmlFile,
-    Jsonp { callback: String },
+    Jsonp {
+        callback: String,
+    },
     WebSocket,
+    /// The raw WebSocket endpoint (`<prefix>/websocket`): no SockJS frames,
+    /// each message is one WebSocket message.
+    RawWebSocket,
 }
 
 impl Framing {
@@ -26,6 +31,7 @@ impl Framing {
             Framing::HtmlFile => "htmlfile",
             Framing::Jsonp { .. } => "jsonp-polling",
             Framing::WebSocket => "websocket",
+            Framing::RawWebSocket => "websocket-raw",
         }
     }
 
@@ -62,7 +68,7 @@ impl Framing {
                 out.push_str(");\r\n");
                 out
             }
-            Framing::WebSocket => frame.to_owned(),
+            Framing::WebSocket | Framing::RawWebSocket => frame.to_owned(),
         }
     }
 
@@ -73,14 +79,19 @@ impl Framing {
         match self {
             Framing::XhrPolling | Framing::Jsonp { .. } => Some(1),
             Framing::XhrStreaming | Framing::EventSource | Framing::HtmlFile => Some(response_limit),
-            Framing::WebSocket => None,
+            Framing::WebSocket | Framing::RawWebSocket => None,
         }
     }
 
     /// Whether the session outlives this receiver by `disconnect_delay`. An
     /// HTTP receiver is expected back; a WebSocket is the whole session.
     pub fn delays_disconnect(&self) -> bool {
-        !matches!(self, Framing::WebSocket)
+        !matches!(self, Framing::WebSocket | Framing::RawWebSocket)
+    }
+
+    /// Whether SockJS framing applies (everything but the raw WebSocket).
+    pub fn is_raw(&self) -> bool {
+        matches!(self, Framing::RawWebSocket)
     }
 }
 

@@ -73,6 +73,8 @@ pub struct Session {
     state: ReadyState,
     queue: Vec<String>,
     close_frame: Option<String>,
+    /// The code and reason given to `close`, for the WebSocket close frame.
+    close_status: Option<(u16, String)>,
     receiver: Option<Attached>,
     timer: Option<(u64, TimerKind)>,
     outputs: VecDeque<Output>,
@@ -87,6 +89,7 @@ impl Session {
             state: ReadyState::Connecting,
             queue: Vec::new(),
             close_frame: None,
+            close_status: None,
             receiver: None,
             timer: Some((now + config.disconnect_ms, TimerKind::Disconnect)),
             outputs: VecDeque::new(),
@@ -109,6 +112,13 @@ impl Session {
     /// The attached receiver's transport name, if any.
     pub fn protocol(&self) -> Option<&'static str> {
         self.receiver.as_ref().map(|r| r.framing.protocol())
+    }
+
+    /// The code and reason the application closed with, if it did.
+    pub fn close_status(&self) -> Option<(u16, &str)> {
+        self.close_status
+            .as_ref()
+            .map(|(code, reason)| (*code, reason.as_str()))
     }
 
     /// When `handle_timeout` must be called next.
@@ -155,7 +165,9 @@ impl Session {
         });
         if self.state == ReadyState::Connecting {
             self.state = ReadyState::Open;
-            self.write_frame(now, frame::OPEN);
+            if !self.receiver.as_ref().is_some_and(|r| r.framing.is_raw()) {
+                self.write_frame(now, frame::OPEN);
+            }
             self.outputs.push_back(Output::Opened);
         }
         if self.receiver.is_some() {
@@ -184,7 +196,14 @@ impl Session {
 
     /// Write everything queued to the attached receiver, as one frame.
     pub fn flush(&mut self, now: u64) {
-        if self.receiver.is_none() || self.queue.is_empty() {
+        let Some(r) = self.receiver.as_ref() else { return };
+        if self.queue.is_empty() {
+            return;
+        }
+        if r.framing.is_raw() {
+            // No SockJS framing: one WebSocket message per message.
+            let id = r.id;
+            self.outputs.extend(self.queue.drain(..).map(|m| Output::Write(id, m)));
             return;
         }
         let batch = frame::messages(&self.queue);
@@ -202,7 +221,8 @@ impl Session {
         self.state = ReadyState::Closing;
         let close = frame::close(code, reason);
         self.close_frame = Some(close.clone());
-        if self.receiver.is_some() {
+        self.close_status = Some((code, reason.to_owned()));
+        if self.receiver.as_ref().is_some_and(|r| !r.framing.is_raw()) {
             self.write_frame(now, &close);
         }
         if let Some(r) = self.receiver.take() {
@@ -246,7 +266,7 @@ impl Session {
         match kind {
             TimerKind::Disconnect => self.close_now(),
             TimerKind::Heartbeat => {
-                if self.receiver.is_some() {
+                if self.receiver.as_ref().is_some_and(|r| !r.framing.is_raw()) {
                     self.write_frame(now, frame::HEARTBEAT);
                 }
                 if self.receiver.is_some() {
@@ -475,6 +495,22 @@ mod tests {
             outputs(&mut s),
             vec![w(7, "c[3000,\"Go away!\"]"), Output::End(7), Output::Closed]
         );
+    }
+
+    #[test]
+    fn raw_websocket_sessions_carry_bare_messages() {
+        let mut s = Session::new(CONFIG, 0);
+        s.attach(0, 3, Framing::RawWebSocket);
+        assert_eq!(outputs(&mut s), vec![Output::Opened]);
+        s.send("a".into());
+        s.send("b".into());
+        s.flush(1);
+        assert_eq!(outputs(&mut s), vec![w(3, "a"), w(3, "b")]);
+        s.handle_timeout(25_000);
+        assert!(outputs(&mut s).is_empty());
+        s.close(2, 3000, "Go away!");
+        assert_eq!(s.close_status(), Some((3000, "Go away!")));
+        assert_eq!(outputs(&mut s), vec![Output::End(3), Output::Closed]);
     }
 
     #[test]

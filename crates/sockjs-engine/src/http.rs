@@ -26,6 +26,9 @@ pub struct Plan {
     pub created: bool,
     /// The joining receiver's transport name (`conn.protocol`).
     pub protocol: Option<&'static str>,
+    /// The session opened with this request: emit `'connection'` once the
+    /// open frame is written (sockjs-node does it on the next tick).
+    pub opened: bool,
 }
 
 impl Plan {
@@ -38,6 +41,7 @@ impl Plan {
             conn: None,
             created: false,
             protocol: None,
+            opened: false,
         }
     }
 }
@@ -100,6 +104,7 @@ impl Engine {
             conn: None,
             created,
             protocol: None,
+            opened: false,
         };
         let mut st = conn.state.lock();
         let joins =
@@ -170,7 +175,10 @@ impl Engine {
                         events.push(Event::End(rid as ReceiverId));
                     }
                 },
-                Output::Opened => events.push(Event::Open(conn.id)),
+                Output::Opened => match current.as_mut() {
+                    Some((_, plan)) => plan.opened = true,
+                    None => events.push(Event::Open(conn.id)),
+                },
                 Output::Closed => {
                     closed = true;
                     events.push(Event::Close(conn.id));

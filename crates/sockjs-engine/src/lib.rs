@@ -72,6 +72,8 @@ pub struct Engine {
     timers: Arc<timers::Timers>,
     next_conn: AtomicU32,
     next_receiver: AtomicU32,
+    /// Feeds of bridged WebSocket byte pipes.
+    pipes: Mutex<HashMap<ConnId, tokio::sync::mpsc::UnboundedSender<Option<Vec<u8>>>>>,
 }
 
 impl Engine {
@@ -85,6 +87,7 @@ impl Engine {
             timers: Arc::new(timers::Timers::default()),
             next_conn: AtomicU32::new(1),
             next_receiver: AtomicU32::new(1),
+            pipes: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&engine);
         timers::spawn(&engine.timers, engine.clock, move |due| {

@@ -1,1 +1,400 @@
-pub fn placeholder() {}
+//! The WebSocket driver: one tokio task per connection, running the core's
+//! session over tokio-tungstenite.
+//!
+//! Two byte pipes lead here. An adopted socket: Node hands over a plain TCP
+//! connection's file descriptor, which is duplicated and owned by tokio from
+//! the 101 answer on (Node's socket is then destroyed). A bridged socket (TLS,
+//! or any stream without a descriptor): bytes travel through an in-memory
+//! duplex pipe, fed by JavaScript and drained back to it as events. Both run
+//! `serve`, so there is one WebSocket implementation.
+
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use sockjs_core::answer::{self, Request, UpgradeHeaders};
+use sockjs_core::decode;
+use sockjs_core::receiver::Framing;
+use sockjs_core::session::{Output, Session};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, Notify};
+use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use crate::{Carrier, Conn, ConnId, Engine, Event};
+
+/// How long a peer has to answer a heartbeat ping.
+const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a closing handshake may take before the socket is dropped.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Read buffer per connection: small, for servers with many idle sessions
+/// (tungstenite's default is 128 KiB, allocated eagerly).
+const READ_BUFFER: usize = 4 * 1024;
+/// Bytes gathered before a write reaches the socket; `flush` always writes.
+const WRITE_BUFFER: usize = 16 * 1024;
+/// The receiver id of a WebSocket session's only receiver.
+const RECEIVER: u64 = 0;
+
+/// Which WebSocket endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `/<server>/<session>/websocket`, SockJS framing.
+    Sockjs,
+    /// `<prefix>/websocket`, bare messages.
+    Raw,
+}
+
+/// What a WebSocket connection starts from.
+pub struct Start {
+    pub install: u32,
+    pub kind: Kind,
+    /// The client's `Sec-WebSocket-Key`.
+    pub key: String,
+    /// Bytes Node read past the request head.
+    pub head: Vec<u8>,
+}
+
+impl Engine {
+    /// Check an `'upgrade'` request: the endpoint kind when it may proceed,
+    /// else the complete HTTP answer to write on the socket.
+    pub fn check_upgrade(&self, install: u32, req: &Request, h: &UpgradeHeaders) -> Result<Kind, Vec<u8>> {
+        let Some(opts) = self.options(install) else {
+            return Err(answer::raw_response(&answer::not_found()));
+        };
+        match answer::upgrade(req, h, &opts) {
+            Ok(true) => Ok(Kind::Raw),
+            Ok(false) => Ok(Kind::Sockjs),
+            Err(refusal) => Err(answer::raw_response(&refusal)),
+        }
+    }
+
+    /// Take over a plain TCP connection by duplicating `fd`; the caller then
+    /// destroys its own socket.
+    pub fn adopt_websocket(self: &Arc<Self>, start: Start, fd: RawFd) -> io::Result<ConnId> {
+        // SAFETY: the caller guarantees `fd` is an open socket for the
+        // duration of this call; it is only borrowed to duplicate it.
+        let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
+        let std_stream = std::net::TcpStream::from(owned);
+        std_stream.set_nonblocking(true)?;
+        let _ = std_stream.set_nodelay(true);
+        let (conn, wake) = self.new_websocket_conn(&start);
+        let id = conn.id;
+        let engine = self.clone();
+        crate::runtime::get().spawn(async move {
+            match tokio::net::TcpStream::from_std(std_stream) {
+                Ok(stream) => serve(engine, conn, wake, stream, start).await,
+                Err(e) => engine.finish(&conn, Some(format!("WebSocket adoption failed: {e}"))),
+            }
+        });
+        Ok(id)
+    }
+
+    /// Run a WebSocket over bytes bridged from a JavaScript socket: feed it
+    /// with `pipe_feed`, and write out its `SocketWrite` events.
+    pub fn pipe_websocket(self: &Arc<Self>, start: Start) -> ConnId {
+        let (conn, wake) = self.new_websocket_conn(&start);
+        let id = conn.id;
+        let (ours, theirs) = tokio::io::duplex(64 * 1024);
+        let (feed_tx, feed_rx) = mpsc::unbounded_channel();
+        self.pipes.lock().insert(id, feed_tx);
+        let engine = self.clone();
+        let rt = crate::runtime::get();
+        rt.spawn(bridge(engine.clone(), id, theirs, feed_rx));
+        rt.spawn(serve(engine, conn, wake, ours, start));
+        id
+    }
+
+    /// Bytes from a bridged socket; `None` when it ended.
+    pub fn pipe_feed(&self, id: ConnId, bytes: Option<Vec<u8>>) {
+        let pipes = self.pipes.lock();
+        if let Some(tx) = pipes.get(&id) {
+            let _ = tx.send(bytes);
+        }
+    }
+
+    /// A new session, already open: the application hears of it on this
+    /// thread's next tick and may write at once; the task sends the open
+    /// frame right after the 101 answer.
+    fn new_websocket_conn(&self, start: &Start) -> (Arc<Conn>, Arc<Notify>) {
+        let config = self.options(start.install).map(|o| o.session).unwrap_or(DEFAULT_CONFIG);
+        let now = self.clock.now();
+        let mut session = Session::new(config, now);
+        let framing = if start.kind == Kind::Raw {
+            Framing::RawWebSocket
+        } else {
+            Framing::WebSocket
+        };
+        session.attach(now, RECEIVER, framing);
+        let wake = Arc::new(Notify::new());
+        let conn = self.new_conn(start.install, Carrier::WebSocket { wake: wake.clone() }, session);
+        (conn, wake)
+    }
+
+    /// The connection is over: close the session, forget it and tell the
+    /// application, once however often it is called.
+    fn finish(&self, conn: &Conn, log: Option<String>) {
+        if let Some(line) = log {
+            self.log("error", line);
+        }
+        if !self.registry.lock().conns.contains_key(&conn.id) {
+            return;
+        }
+        {
+            let mut st = conn.state.lock();
+            st.session.terminate(1006, "Connection lost");
+            while st.session.poll_output().is_some() {}
+        }
+        self.pipes.lock().remove(&conn.id);
+        self.forget(conn);
+        self.events.push(Event::Close(conn.id));
+    }
+}
+
+const DEFAULT_CONFIG: sockjs_core::session::SessionConfig = sockjs_core::session::SessionConfig {
+    heartbeat_ms: 25_000,
+    disconnect_ms: 5_000,
+    response_limit: 128 * 1024,
+};
+
+/// Carry bytes between the duplex pipe and JavaScript.
+async fn bridge(
+    engine: Arc<Engine>,
+    id: ConnId,
+    pipe: tokio::io::DuplexStream,
+    mut feed: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
+) {
+    let (mut reader, mut writer) = tokio::io::split(pipe);
+    let outgoing = async {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            match reader.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => engine.events.push(Event::SocketWrite(id, buf[..n].to_vec())),
+            }
+        }
+        engine.events.push(Event::SocketEnd(id));
+    };
+    let incoming = async {
+        while let Some(Some(bytes)) = feed.recv().await {
+            if writer.write_all(&bytes).await.is_err() {
+                break;
+            }
+        }
+        let _ = writer.shutdown().await;
+    };
+    tokio::join!(outgoing, incoming);
+}
+
+fn close_code_for(error: &WsError) -> (u16, &'static str) {
+    match error {
+        WsError::Utf8(_) => (1007, "Invalid UTF-8"),
+        WsError::Capacity(CapacityError::MessageTooLong { .. }) => (1009, "Message too big"),
+        WsError::Capacity(_) => (1009, "Message too big"),
+        WsError::Protocol(ProtocolError::InvalidCloseSequence) => (1002, "Protocol error"),
+        _ => (1002, "Protocol error"),
+    }
+}
+
+async fn serve<S>(engine: Arc<Engine>, conn: Arc<Conn>, wake: Arc<Notify>, mut stream: S, start: Start)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let accept = derive_accept_key(start.key.trim().as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    if let Err(e) = stream.write_all(response.as_bytes()).await {
+        engine.finish(&conn, Some(format!("WebSocket handshake write failed: {e}")));
+        return;
+    }
+    let max = engine.options(start.install).map_or(64 << 20, |o| o.max_body).max(1);
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let mut ws = WebSocketStream::from_partially_read(stream, start.head, Role::Server, Some(config)).await;
+
+    let mut pong_deadline: Option<tokio::time::Instant> = None;
+    let outcome: Result<(), String> = loop {
+        // Carry out what the session asked for.
+        let (writes, end) = take_outputs(&conn, start.kind);
+        let mut failed = None;
+        for text in writes {
+            if let Err(e) = ws.feed(Message::text(text)).await {
+                failed = Some(e);
+                break;
+            }
+        }
+        if failed.is_none() {
+            if let Err(e) = ws.flush().await {
+                failed = Some(e);
+            }
+        }
+        if let Some(e) = failed {
+            break Err(format!("WebSocket write failed: {e}"));
+        }
+        if let Some((code, reason)) = end {
+            engine.finish(&conn, None);
+            close_gracefully(&mut ws, code, &reason).await;
+            return;
+        }
+
+        let deadline = conn.state.lock().session.deadline().map(|at| engine.clock.instant(at));
+        tokio::select! {
+            incoming = ws.next() => match incoming {
+                None => break Ok(()),
+                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => break Ok(()),
+                Some(Err(WsError::Io(_))) => break Ok(()),
+                Some(Err(e)) => {
+                    // A protocol violation fails the connection: the close
+                    // frame goes out, no handshake is awaited.
+                    let (code, reason) = close_code_for(&e);
+                    engine.finish(&conn, Some(format!("WebSocket closed with {code}: {e}")));
+                    fail_connection(&mut ws, code, reason).await;
+                    return;
+                }
+                Some(Ok(message)) => {
+                    pong_deadline = None;
+                    match message {
+                        Message::Text(text) => {
+                            if let Err((code, reason)) = deliver(&engine, &conn, start.kind, text.as_str()) {
+                                engine.finish(&conn, None);
+                                close_gracefully(&mut ws, code, reason).await;
+                                return;
+                            }
+                        }
+                        Message::Binary(bytes) => {
+                            let text = String::from_utf8_lossy(&bytes).into_owned();
+                            if let Err((code, reason)) = deliver(&engine, &conn, start.kind, &text) {
+                                engine.finish(&conn, None);
+                                close_gracefully(&mut ws, code, reason).await;
+                                return;
+                            }
+                        }
+                        Message::Close(_) => {
+                            // tungstenite answers the close; read until it ends.
+                            engine.finish(&conn, None);
+                            drain_until_closed(&mut ws).await;
+                            return;
+                        }
+                        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
+                    }
+                }
+            },
+            _ = wake.notified() => {
+                conn.state.lock().session.flush(engine.clock.now());
+            }
+            _ = sleep_until_opt(deadline) => {
+                // The only timer of an attached session is its heartbeat.
+                conn.state.lock().session.handle_timeout(engine.clock.now());
+                if pong_deadline.is_none() {
+                    pong_deadline = Some(tokio::time::Instant::now() + PONG_TIMEOUT);
+                }
+                if ws.send(Message::Ping(Default::default())).await.is_err() {
+                    break Ok(());
+                }
+            }
+            _ = sleep_until_opt(pong_deadline) => {
+                pong_deadline = None;
+                let mut st = conn.state.lock();
+                if !st.session.close(engine.clock.now(), 3000, "No response from heartbeat") {
+                    st.session.terminate(3000, "No response from heartbeat");
+                }
+            }
+        }
+    };
+    engine.finish(&conn, outcome.err());
+}
+
+async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Hand a client frame's messages to the application. `Err` carries the
+/// close code for a frame the SockJS transport cannot decode.
+fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<(), (u16, &'static str)> {
+    let messages = match kind {
+        Kind::Raw => vec![text.to_owned()],
+        Kind::Sockjs => match decode::websocket_frame(text) {
+            Ok(None) => return Ok(()),
+            Ok(Some(messages)) => messages,
+            // As sockjs-node: a WebSocket close with 3000, no SockJS frame
+            // (the reference suite expects the connection to end at once).
+            Err(_) => return Err((3000, "Broken framing.")),
+        },
+    };
+    if conn.state.lock().session.accepts_messages() {
+        engine
+            .events
+            .push_all(messages.into_iter().map(|m| Event::Message(conn.id, m)));
+    }
+    Ok(())
+}
+
+/// The session's outputs: texts to send, and the WebSocket close to
+/// perform if the session ended its receiver.
+fn take_outputs(conn: &Conn, kind: Kind) -> (Vec<String>, Option<(u16, String)>) {
+    let mut st = conn.state.lock();
+    let mut writes = Vec::new();
+    let mut end = None;
+    while let Some(output) = st.session.poll_output() {
+        match output {
+            Output::Write(_, text) => writes.push(text),
+            Output::End(_) => end = Some(websocket_close(kind, st.session.close_status())),
+            // JavaScript emitted 'connection' when it handed the socket over.
+            Output::Opened | Output::Closed => {}
+        }
+    }
+    (writes, end)
+}
+
+/// The WebSocket close code when a session ends. A raw WebSocket closes with
+/// the application's code; the SockJS transport has already sent its
+/// `c[code,"reason"]` frame and closes normally.
+fn websocket_close(kind: Kind, status: Option<(u16, &str)>) -> (u16, String) {
+    match (kind, status) {
+        (Kind::Raw, Some((code, reason))) => (code, reason.to_owned()),
+        _ => (1000, "Normal closure".to_owned()),
+    }
+}
+
+async fn close_gracefully<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_owned().into(),
+    };
+    if ws.close(Some(frame)).await.is_ok() {
+        drain_until_closed(ws).await;
+    }
+}
+
+async fn fail_connection<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_owned().into(),
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(frame))).await;
+}
+
+async fn drain_until_closed<S>(ws: &mut WebSocketStream<S>)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, async { while let Some(Ok(_)) = ws.next().await {} }).await;
+}

@@ -262,3 +262,66 @@ fn a_base_url_function_is_asked_for_by_info_only() {
     assert!(!a.needs_base_url);
     assert!(a.body.contains("\"base_url\":\"http://b\""));
 }
+
+fn upgrade_headers() -> UpgradeHeaders<'static> {
+    UpgradeHeaders {
+        upgrade: Some("websocket"),
+        connection: Some("keep-alive, Upgrade"),
+        version: Some("13"),
+        key: Some("dGhlIHNhbXBsZSBub25jZQ=="),
+    }
+}
+
+#[test]
+fn upgrades_to_websocket_urls_proceed() {
+    let o = opts();
+    assert_eq!(
+        upgrade(&get("GET", "/a/b/websocket"), &upgrade_headers(), &o),
+        Ok(false)
+    );
+    assert_eq!(upgrade(&get("GET", "/websocket"), &upgrade_headers(), &o), Ok(true));
+}
+
+#[test]
+fn bad_upgrades_are_refused_with_a_status() {
+    let o = opts();
+    let r = get("GET", "/a/b/websocket");
+    let old = UpgradeHeaders {
+        version: Some("8"),
+        ..upgrade_headers()
+    };
+    let a = upgrade(&r, &old, &o).unwrap_err();
+    assert_eq!(a.status, 400);
+    assert_eq!(a.header_value("Sec-WebSocket-Version"), Some("13"));
+    let no_conn = UpgradeHeaders {
+        connection: Some("close"),
+        ..upgrade_headers()
+    };
+    assert_eq!(upgrade(&r, &no_conn, &o).unwrap_err().status, 400);
+    let bad_key = UpgradeHeaders {
+        key: Some("short"),
+        ..upgrade_headers()
+    };
+    assert_eq!(upgrade(&r, &bad_key, &o).unwrap_err().status, 400);
+    assert_eq!(
+        upgrade(&get("GET", "/info"), &upgrade_headers(), &o)
+            .unwrap_err()
+            .status,
+        400
+    );
+    assert_eq!(
+        upgrade(&get("GET", "/nope/x"), &upgrade_headers(), &o)
+            .unwrap_err()
+            .status,
+        404
+    );
+    assert_eq!(
+        upgrade(&get("POST", "/a/b/websocket"), &upgrade_headers(), &o)
+            .unwrap_err()
+            .status,
+        405
+    );
+    let mut no_ws = opts();
+    no_ws.enabled.websocket = false;
+    assert_eq!(upgrade(&r, &upgrade_headers(), &no_ws).unwrap_err().status, 404);
+}

@@ -617,28 +617,32 @@ pub struct UpgradeHeaders<'a> {
 /// Check an `'upgrade'` request against the WebSocket endpoints. `Ok(raw)`
 /// when it may proceed (RFC 6455, version 13, to a WebSocket URL that is
 /// served); otherwise the complete answer to write on the socket.
-pub fn upgrade(req: &Request, h: &UpgradeHeaders, opts: &Options) -> Result<bool, Answer> {
+pub fn upgrade(req: &Request, h: &UpgradeHeaders, opts: &Options) -> Result<bool, Box<Answer>> {
     let a = answer(req, opts);
     let raw = match a.then {
         Then::WebSocket { raw } => raw,
         // Not a WebSocket URL (or not served): its own 404/405, or a 400.
-        _ if matches!(a.status, 404 | 405) => return Err(a),
-        _ => return Err(Answer::new(400).fail(400, "Can \"Upgrade\" only to \"WebSocket\".")),
+        _ if matches!(a.status, 404 | 405) => return Err(Box::new(a)),
+        _ => {
+            return Err(Box::new(
+                Answer::new(400).fail(400, "Can \"Upgrade\" only to \"WebSocket\"."),
+            ))
+        }
     };
     let upgrade_ok = h.upgrade.is_some_and(|u| u.eq_ignore_ascii_case("websocket"));
     let connection_ok = h
         .connection
         .is_some_and(|c| c.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade")));
     if !upgrade_ok || !connection_ok {
-        return Err(Answer::new(400).fail(400, "Not a valid websocket request"));
+        return Err(Box::new(Answer::new(400).fail(400, "Not a valid websocket request")));
     }
     if h.version.map(str::trim) != Some("13") {
         let mut a = Answer::new(400).fail(400, "Only supported WebSocket protocol is RFC 6455.");
         a.header("Sec-WebSocket-Version", "13");
-        return Err(a);
+        return Err(Box::new(a));
     }
     if !h.key.is_some_and(valid_websocket_key) {
-        return Err(Answer::new(400).fail(400, "Invalid Sec-WebSocket-Key"));
+        return Err(Box::new(Answer::new(400).fail(400, "Invalid Sec-WebSocket-Key")));
     }
     Ok(raw)
 }

@@ -368,20 +368,20 @@ fn websocket_close(kind: Kind, status: Option<(u16, &str)>) -> (u16, String) {
     }
 }
 
+/// Close with `code` and wait (bounded) for the peer's close and the end of
+/// the connection.
 async fn close_gracefully<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: reason.to_owned().into(),
-    };
-    if ws.close(Some(frame)).await.is_ok() {
+    if fail_connection(ws, code, reason).await {
         drain_until_closed(ws).await;
     }
 }
 
-async fn fail_connection<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str)
+/// Send the close frame (bounded in time, a peer may have stopped reading)
+/// without waiting for an answer. True if it went out.
+async fn fail_connection<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -389,7 +389,10 @@ where
         code: CloseCode::from(code),
         reason: reason.to_owned().into(),
     };
-    let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(frame))).await;
+    matches!(
+        tokio::time::timeout(CLOSE_TIMEOUT, ws.close(Some(frame))).await,
+        Ok(Ok(()))
+    )
 }
 
 async fn drain_until_closed<S>(ws: &mut WebSocketStream<S>)

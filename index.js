@@ -19,6 +19,8 @@ const DEFAULTS = {
   log: (severity, line) => console.log(line),
   sockjs_url: 'https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js',
   max_message_size: 64 * 1024 * 1024,
+  high_water_mark: 1024 * 1024,
+  max_buffered_bytes: 16 * 1024 * 1024,
 };
 
 // Event codes of NativeServer#drain (src/lib.rs).
@@ -30,6 +32,7 @@ const EV_END = 5;
 const EV_SOCKET_WRITE = 6;
 const EV_SOCKET_END = 7;
 const EV_LOG = 8;
+const EV_DRAIN = 9;
 
 let chunkingSchedule = null;
 
@@ -146,6 +149,11 @@ class Server extends EventEmitter {
             }
             break;
           }
+          case EV_DRAIN: {
+            const session = this._sessions.get(id);
+            if (session) session.connection.emit('drain');
+            break;
+          }
           case EV_WRITE: {
             const chunk = strings[si++];
             const res = this._receivers.get(id);
@@ -211,6 +219,8 @@ class Listener {
       disconnectDelay: Number(options.disconnect_delay),
       responseLimit: Number(options.response_limit),
       maxMessageSize: Number(options.max_message_size),
+      highWaterMark: Number(options.high_water_mark),
+      maxBufferedBytes: Number(options.max_buffered_bytes),
     });
     this.log('debug', `SockJS v${pkg.version} bound to ${JSON.stringify(prefix)}`);
   }

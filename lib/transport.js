@@ -11,6 +11,8 @@ const stream = require('node:stream');
 const crypto = require('node:crypto');
 
 const Transport = { CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3 };
+const SEND_QUEUED = 0;
+const SEND_REFUSED = 2;
 
 // Request headers copied onto `conn.headers` (never cookies: they belong to
 // the page, not to the SockJS connection).
@@ -69,6 +71,12 @@ class SockJSConnection extends stream.Stream {
   get readyState() {
     return this._session.readyState;
   }
+
+  // Bytes written and not yet handed to the client's socket. write()
+  // returns false past the `high_water_mark` option; 'drain' follows.
+  get bufferedAmount() {
+    return this._session.bufferedAmount();
+  }
 }
 
 class Session {
@@ -87,9 +95,19 @@ class Session {
     this.connection = new SockJSConnection(this);
   }
 
+  // Results of the engine's send (src/lib.rs).
   send(payload) {
     if (this.readyState !== Transport.OPEN) return false;
-    return this._engine.send(this._nativeId, payload);
+    const result = this._engine.send(this._nativeId, payload);
+    if (result === SEND_REFUSED) {
+      // The engine closed the session (hard buffer limit); 'close' follows.
+      this.readyState = Transport.CLOSING;
+    }
+    return result === SEND_QUEUED;
+  }
+
+  bufferedAmount() {
+    return this.readyState === Transport.CLOSED ? 0 : this._engine.bufferedAmount(this._nativeId);
   }
 
   close(status = 1000, reason = 'Normal closure') {

@@ -9,7 +9,7 @@ use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
 use sockjs_core::route::Enabled;
 use sockjs_engine::websocket::{Kind, Start};
-use sockjs_engine::{Clock, Engine, Event};
+use sockjs_engine::{Clock, Engine, Event, Sent};
 
 /// One `installHandlers` worth of options, already defaulted by JS.
 #[napi(object)]
@@ -26,6 +26,8 @@ pub struct InstallOptions {
     pub disconnect_delay: f64,
     pub response_limit: f64,
     pub max_message_size: f64,
+    pub high_water_mark: f64,
+    pub max_buffered_bytes: f64,
 }
 
 /// The parts of a request the engine reads.
@@ -100,6 +102,7 @@ pub const EV_END: u32 = 5;
 pub const EV_SOCKET_WRITE: u32 = 6;
 pub const EV_SOCKET_END: u32 = 7;
 pub const EV_LOG: u32 = 8;
+pub const EV_DRAIN: u32 = 9;
 
 #[napi]
 pub struct NativeServer {
@@ -154,6 +157,8 @@ impl NativeServer {
         opts.session.disconnect_ms = millis(o.disconnect_delay);
         opts.session.response_limit = millis(o.response_limit) as usize;
         opts.max_body = millis(o.max_message_size) as usize;
+        opts.high_water_mark = millis(o.high_water_mark) as usize;
+        opts.max_buffered = millis(o.max_buffered_bytes) as usize;
         Ok(self.engine.install(opts))
     }
 
@@ -253,9 +258,21 @@ impl NativeServer {
         self.engine.receiver_aborted(receiver);
     }
 
+    /// 0: queued, keep writing; 1: queued, but past the high-water mark (a
+    /// `drain` event follows once the buffer empties); 2: refused, the
+    /// session is not open (or was closed for going over the hard limit).
     #[napi]
-    pub fn send(&self, conn: u32, message: String) -> bool {
-        self.engine.send(conn, message)
+    pub fn send(&self, conn: u32, message: String) -> u32 {
+        match self.engine.send(conn, message) {
+            Sent::Queued => 0,
+            Sent::Full => 1,
+            Sent::Refused => 2,
+        }
+    }
+
+    #[napi]
+    pub fn buffered_amount(&self, conn: u32) -> f64 {
+        self.engine.buffered_amount(conn) as f64
     }
 
     #[napi]
@@ -303,6 +320,7 @@ impl NativeServer {
                     (EV_MESSAGE, c)
                 }
                 Event::Close(c) => (EV_CLOSE, c),
+                Event::Drain(c) => (EV_DRAIN, c),
                 Event::Write(r, s) => {
                     batch.strings.push(s);
                     (EV_WRITE, r)

@@ -36,6 +36,10 @@ pub struct Options {
     pub session: SessionConfig,
     /// Largest request body accepted (bigger ones get 413).
     pub max_body: usize,
+    /// Buffered bytes past which `write()` asks the application to wait.
+    pub high_water_mark: usize,
+    /// Buffered bytes past which a session is closed instead of growing.
+    pub max_buffered: usize,
     iframe_page: String,
     iframe_etag: String,
 }
@@ -57,6 +61,8 @@ impl Options {
                 response_limit: 128 * 1024,
             },
             max_body: 64 * 1024 * 1024,
+            high_water_mark: 1024 * 1024,
+            max_buffered: 16 * 1024 * 1024,
             iframe_page,
             iframe_etag,
         }

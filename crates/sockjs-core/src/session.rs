@@ -67,11 +67,35 @@ struct Attached {
     limit: Option<usize>,
 }
 
+/// Messages waiting for a receiver, and their size in bytes (what
+/// backpressure is measured in).
+#[derive(Debug, Default)]
+struct Queue {
+    messages: Vec<String>,
+    bytes: usize,
+}
+
+impl Queue {
+    fn push(&mut self, message: String) {
+        self.bytes += message.len();
+        self.messages.push(message);
+    }
+
+    fn take(&mut self) -> Vec<String> {
+        self.bytes = 0;
+        std::mem::take(&mut self.messages)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
 #[derive(Debug)]
 pub struct Session {
     config: SessionConfig,
     state: ReadyState,
-    queue: Vec<String>,
+    queue: Queue,
     close_frame: Option<String>,
     /// The code and reason given to `close`, for the WebSocket close frame.
     close_status: Option<(u16, String)>,
@@ -87,7 +111,7 @@ impl Session {
         Session {
             config,
             state: ReadyState::Connecting,
-            queue: Vec::new(),
+            queue: Queue::default(),
             close_frame: None,
             close_status: None,
             receiver: None,
@@ -130,9 +154,9 @@ impl Session {
         self.outputs.pop_front()
     }
 
-    /// Messages waiting for a receiver.
-    pub fn queued(&self) -> usize {
-        self.queue.len()
+    /// Bytes of messages waiting for a receiver.
+    pub fn queued_bytes(&self) -> usize {
+        self.queue.bytes
     }
 
     /// A receiver arrives (a poll, a stream, a WebSocket).
@@ -147,7 +171,7 @@ impl Session {
         if self.state == ReadyState::Closing {
             // Closing: hand over what is left, then the close frame again.
             if !self.queue.is_empty() {
-                let batch = frame::messages(&std::mem::take(&mut self.queue));
+                let batch = frame::messages(&self.queue.take());
                 self.outputs.push_back(Output::Write(id, framing.encode(&batch)));
             }
             let close = self.close_frame.clone().expect("a closing session has a close frame");
@@ -203,11 +227,11 @@ impl Session {
         if r.framing.is_raw() {
             // No SockJS framing: one WebSocket message per message.
             let id = r.id;
-            self.outputs.extend(self.queue.drain(..).map(|m| Output::Write(id, m)));
+            self.outputs
+                .extend(self.queue.take().into_iter().map(|m| Output::Write(id, m)));
             return;
         }
-        let batch = frame::messages(&self.queue);
-        self.queue.clear();
+        let batch = frame::messages(&self.queue.take());
         self.write_frame(now, &batch);
     }
 
@@ -310,7 +334,7 @@ impl Session {
     fn close_now(&mut self) {
         self.state = ReadyState::Closed;
         self.timer = None;
-        self.queue.clear();
+        self.queue.take();
         self.outputs.push_back(Output::Closed);
     }
 }
@@ -511,6 +535,21 @@ mod tests {
         s.close(2, 3000, "Go away!");
         assert_eq!(s.close_status(), Some((3000, "Go away!")));
         assert_eq!(outputs(&mut s), vec![Output::End(3), Output::Closed]);
+    }
+
+    #[test]
+    fn queued_bytes_count_what_waits_for_a_receiver() {
+        let mut s = Session::new(CONFIG, 0);
+        s.attach(0, 1, Framing::XhrPolling);
+        outputs(&mut s);
+        s.send("abc".into());
+        s.send("\u{e9}".into());
+        assert_eq!(s.queued_bytes(), 5);
+        s.attach(1, 2, Framing::XhrStreaming);
+        assert_eq!(s.queued_bytes(), 0);
+        s.send("xy".into());
+        s.close(2, 1000, "bye");
+        assert_eq!(s.queued_bytes(), 0);
     }
 
     #[test]

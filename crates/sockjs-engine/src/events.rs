@@ -19,6 +19,8 @@ pub enum Event {
     Message(ConnId, String),
     /// The session is over: emit `'end'` and `'close'`.
     Close(ConnId),
+    /// The session's buffer emptied after `write()` returned false: `'drain'`.
+    Drain(ConnId),
     /// Write this chunk to the HTTP response of a receiver.
     Write(ReceiverId, String),
     /// End the HTTP response of a receiver.

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 use sockjs_core::answer::{self, Answer, Request, Then};
 use sockjs_core::session::{Output, ReadyState, Session};
 
-use crate::{Carrier, Conn, ConnId, Engine, Event, ReceiverId};
+use crate::{Carrier, Conn, ConnId, ConnState, Engine, Event, ReceiverId};
 
 /// How JavaScript answers a request.
 #[derive(Debug)]
@@ -110,7 +110,7 @@ impl Engine {
         let joins =
             !st.session.has_receiver() && matches!(st.session.ready_state(), ReadyState::Connecting | ReadyState::Open);
         st.session.attach(now, u64::from(rid), framing);
-        let closed = self.route_outputs(&conn, &mut st.session, Some((rid, &mut plan)));
+        let closed = self.route_outputs(&conn, &mut st, Some((rid, &mut plan)));
         self.schedule(&conn, &mut st);
         drop(st);
         if closed {
@@ -148,7 +148,7 @@ impl Engine {
         let mut st = conn.state.lock();
         st.dirty = false;
         st.session.flush(self.clock.now());
-        let closed = self.route_outputs(conn, &mut st.session, None);
+        let closed = self.route_outputs(conn, &mut st, None);
         self.schedule(conn, &mut st);
         drop(st);
         if closed {
@@ -158,7 +158,8 @@ impl Engine {
 
     /// Turn outputs into events, except those for the receiver being
     /// answered right now, which go into its plan. True once closed.
-    fn route_outputs(&self, conn: &Conn, session: &mut Session, mut current: Option<(ReceiverId, &mut Plan)>) -> bool {
+    fn route_outputs(&self, conn: &Conn, st: &mut ConnState, mut current: Option<(ReceiverId, &mut Plan)>) -> bool {
+        let session = &mut st.session;
         let mut events = Vec::new();
         let mut ended = Vec::new();
         let mut closed = false;
@@ -185,6 +186,7 @@ impl Engine {
                 }
             }
         }
+        events.extend(st.drained(conn.id));
         if !ended.is_empty() {
             let mut reg = self.registry.lock();
             for rid in ended {

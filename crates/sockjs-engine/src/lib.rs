@@ -46,6 +46,39 @@ pub struct ConnState {
     scheduled: Option<u64>,
     /// Already queued for collection at the next drain.
     dirty: bool,
+    /// Bytes a WebSocket task took from the session and has not yet
+    /// flushed to its socket.
+    in_flight: usize,
+    /// `write()` returned false: emit `Drain` once the buffer is empty.
+    want_drain: bool,
+}
+
+impl ConnState {
+    /// Bytes written by the application and not yet on the socket (as far
+    /// as the engine holds them).
+    pub fn buffered(&self) -> usize {
+        self.session.queued_bytes() + self.in_flight
+    }
+
+    /// The `Drain` event, if one is owed now.
+    fn drained(&mut self, id: ConnId) -> Option<Event> {
+        (self.want_drain && self.buffered() == 0).then(|| {
+            self.want_drain = false;
+            Event::Drain(id)
+        })
+    }
+}
+
+/// What became of a message the application wrote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    /// Queued; keep writing.
+    Queued,
+    /// Queued, but the buffer is past the high-water mark: wait for `Drain`.
+    Full,
+    /// Not queued: the session is not open (or was just closed for going
+    /// over the hard limit).
+    Refused,
 }
 
 pub struct Conn {
@@ -127,6 +160,8 @@ impl Engine {
                 session,
                 scheduled: None,
                 dirty: false,
+                in_flight: 0,
+                want_drain: false,
             }),
         });
         let mut reg = self.registry.lock();
@@ -147,17 +182,47 @@ impl Engine {
         }
     }
 
-    /// The application writes a message. False unless the session is open.
-    pub fn send(&self, id: ConnId, message: String) -> bool {
-        let Some(conn) = self.conn(id) else { return false };
+    /// The application writes a message.
+    pub fn send(&self, id: ConnId, message: String) -> Sent {
+        let Some(conn) = self.conn(id) else {
+            return Sent::Refused;
+        };
+        let Some(opts) = self.options(conn.install) else {
+            return Sent::Refused;
+        };
         let mut st = conn.state.lock();
         if !st.session.send(message) {
-            return false;
+            return Sent::Refused;
+        }
+        let buffered = st.buffered();
+        if buffered > opts.max_buffered {
+            // A client that does not read must not grow the server's memory.
+            st.session.terminate(1008, "Buffered data over the limit");
+            self.poke(&conn, &mut st);
+            drop(st);
+            self.log(
+                "error",
+                format!(
+                    "Session closed: {buffered} bytes buffered, over max_buffered_bytes {}",
+                    opts.max_buffered
+                ),
+            );
+            return Sent::Refused;
         }
         if st.session.needs_flush() {
             self.poke(&conn, &mut st);
         }
-        true
+        if buffered > opts.high_water_mark {
+            st.want_drain = true;
+            Sent::Full
+        } else {
+            Sent::Queued
+        }
+    }
+
+    /// Bytes written and not yet handed to the socket.
+    pub fn buffered_amount(&self, id: ConnId) -> usize {
+        self.conn(id).map_or(0, |c| c.state.lock().buffered())
     }
 
     /// The application closes the session. False unless it was open.

@@ -240,6 +240,14 @@ where
         if let Some(e) = failed {
             break Err(format!("WebSocket write failed: {e}"));
         }
+        {
+            // The socket took everything: nothing of ours is in flight.
+            let mut st = conn.state.lock();
+            st.in_flight = 0;
+            if let Some(drain) = st.drained(conn.id) {
+                engine.events.push(drain);
+            }
+        }
         if let Some((code, reason)) = end {
             engine.finish(&conn, None);
             close_gracefully(&mut ws, code, &reason).await;
@@ -349,7 +357,10 @@ fn take_outputs(conn: &Conn, kind: Kind) -> (Vec<String>, Option<(u16, String)>)
     let mut end = None;
     while let Some(output) = st.session.poll_output() {
         match output {
-            Output::Write(_, text) => writes.push(text),
+            Output::Write(_, text) => {
+                st.in_flight += text.len();
+                writes.push(text);
+            }
             Output::End(_) => end = Some(websocket_close(kind, st.session.close_status())),
             // JavaScript emitted 'connection' when it handed the socket over.
             Output::Opened | Output::Closed => {}

@@ -1,0 +1,159 @@
+'use strict';
+// Backpressure: write() returns false past `high_water_mark`, 'drain' follows
+// once the buffer empties, `bufferedAmount` tells how much waits, and a
+// session past `max_buffered_bytes` is closed (with a log line) instead of
+// growing the server's memory.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const { Readable } = require('node:stream');
+const WebSocket = require('ws');
+const { sockjs } = require('./helpers/app.js');
+
+const T = 10000;
+
+function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function startServer(options) {
+  const logs = [];
+  const server = sockjs.createServer({ log: (severity, line) => logs.push([severity, line]), ...options });
+  const httpServer = http.createServer();
+  server.installHandlers(httpServer, { prefix: '/bp' });
+  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const base = `127.0.0.1:${httpServer.address().port}/bp`;
+  const close = async () => {
+    httpServer.closeAllConnections();
+    await new Promise((resolve) => httpServer.close(resolve));
+  };
+  return { server, base, logs, close };
+}
+
+function nextConnection(server) {
+  return withTimeout(new Promise((resolve) => server.once('connection', resolve)), T, "the server's 'connection'");
+}
+
+async function post(url, body) {
+  const res = await fetch(url, { method: 'POST', body });
+  return { status: res.status, text: await res.text() };
+}
+
+test('a fast readable piped into a client that does not read is held back, then delivered in full and in order', async () => {
+  const chunk = 16 * 1024;
+  const total = 1000; // 16 MB, far more than socket buffers absorb
+  const highWater = 64 * 1024;
+  const { server, base, close } = await startServer({ high_water_mark: highWater, max_buffered_bytes: 64 << 20 });
+  const connP = nextConnection(server);
+  const ws = new WebSocket(`ws://${base}/websocket`);
+  try {
+    await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
+    const conn = await connP;
+    ws._socket.pause(); // the client stops reading
+    let produced = 0;
+    let maxBuffered = 0;
+    const source = new Readable({
+      read() {
+        // What the engine holds each time the source is asked for more.
+        maxBuffered = Math.max(maxBuffered, conn.bufferedAmount);
+        if (produced === total) {
+          this.push(null);
+          return;
+        }
+        const n = produced++;
+        this.push(`${String(n).padStart(8, '0')}:${'x'.repeat(chunk - 9)}`);
+      },
+    });
+    // Legacy pipe; end() would close the session, so keep it open.
+    source.pipe(conn, { end: false });
+    // Blocked: the socket is full, bytes wait in the engine, the source is
+    // paused by write() returning false and no 'drain' comes.
+    await withTimeout(
+      new Promise((resolve) => {
+        const check = setInterval(() => {
+          if (source.isPaused() && conn.bufferedAmount > 0 && produced < total) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 10);
+        check.unref();
+      }),
+      T,
+      'the source to be held back by a client that does not read',
+    );
+    assert.ok(produced < total, `the source was held back (${produced} of ${total} chunks produced)`);
+    // The engine holds at most what crossed the mark plus one batch taken
+    // for the socket: memory stays near the high-water mark.
+    const bound = 2 * (highWater + chunk);
+    assert.ok(maxBuffered <= bound, `buffered at most ${maxBuffered} bytes (bound ${bound})`);
+    const received = [];
+    const done = new Promise((resolve) => {
+      ws.on('message', (data) => {
+        received.push(String(data).slice(0, 8));
+        if (received.length === total) resolve();
+      });
+    });
+    ws._socket.resume(); // the client reads again
+    await withTimeout(done, T * 3, `all ${total} messages`);
+    assert.equal(produced, total);
+    for (let i = 0; i < total; i++) assert.equal(received[i], String(i).padStart(8, '0'), `message ${i} in order`);
+    assert.ok(maxBuffered <= bound, `buffered at most ${maxBuffered} bytes through the whole run (bound ${bound})`);
+    assert.equal(conn.bufferedAmount, 0);
+  } finally {
+    ws.terminate();
+    await close();
+  }
+});
+
+test('a polling session: write() turns false past the high-water mark and the next poll brings drain', async () => {
+  const { server, base, close } = await startServer({ high_water_mark: 1000 });
+  try {
+    const url = `http://${base}/000/${Date.now()}p`;
+    const connP = nextConnection(server);
+    assert.equal((await post(`${url}/xhr`)).text, 'o\n');
+    const conn = await connP;
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(conn.write('y'.repeat(300)));
+    assert.deepEqual(results, [true, true, true, false, false]);
+    assert.equal(conn.bufferedAmount, 1500);
+    const drained = withTimeout(new Promise((resolve) => conn.once('drain', resolve)), T, "'drain'");
+    const poll = await post(`${url}/xhr`);
+    assert.equal(JSON.parse(poll.text.slice(1)).length, 5);
+    await drained;
+    assert.equal(conn.bufferedAmount, 0);
+    assert.equal(conn.write('again'), true);
+  } finally {
+    await close();
+  }
+});
+
+test('a session over max_buffered_bytes is closed with a log line instead of growing', async () => {
+  const { server, base, logs, close } = await startServer({ max_buffered_bytes: 10000 });
+  try {
+    const url = `http://${base}/000/${Date.now()}m`;
+    const connP = nextConnection(server);
+    await post(`${url}/xhr`);
+    const conn = await connP;
+    const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
+    let refusedAt = -1;
+    for (let i = 0; i < 100 && refusedAt < 0; i++) {
+      conn.write('z'.repeat(500));
+      if (conn.readyState !== 1) refusedAt = i;
+    }
+    await closed;
+    assert.ok(refusedAt > 0 && refusedAt < 30, `closed once past the limit (at write ${refusedAt})`);
+    assert.equal(conn.readyState, 3);
+    assert.equal(conn.write('late'), false);
+    assert.ok(
+      logs.some(([severity, line]) => severity === 'error' && line.includes('max_buffered_bytes')),
+      `a log line names the limit: ${JSON.stringify(logs.filter(([s]) => s === 'error'))}`,
+    );
+  } finally {
+    await close();
+  }
+});

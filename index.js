@@ -21,6 +21,8 @@ const DEFAULTS = {
   max_message_size: 64 * 1024 * 1024,
   high_water_mark: 1024 * 1024,
   max_buffered_bytes: 16 * 1024 * 1024,
+  origins: ['*:*'],
+  max_sessions: 0,
 };
 
 // Event codes of NativeServer#drain (src/lib.rs).
@@ -221,6 +223,8 @@ class Listener {
       maxMessageSize: Number(options.max_message_size),
       highWaterMark: Number(options.high_water_mark),
       maxBufferedBytes: Number(options.max_buffered_bytes),
+      origins: (Array.isArray(options.origins) ? options.origins : ['*:*']).map(String),
+      maxSessions: Number(options.max_sessions) || 0,
     });
     this.log('debug', `SockJS v${pkg.version} bound to ${JSON.stringify(prefix)}`);
   }

@@ -28,6 +28,9 @@ pub struct InstallOptions {
     pub max_message_size: f64,
     pub high_water_mark: f64,
     pub max_buffered_bytes: f64,
+    pub origins: Vec<String>,
+    /// 0: no limit.
+    pub max_sessions: f64,
 }
 
 /// The parts of a request the engine reads.
@@ -159,6 +162,11 @@ impl NativeServer {
         opts.max_body = millis(o.max_message_size) as usize;
         opts.high_water_mark = millis(o.high_water_mark) as usize;
         opts.max_buffered = millis(o.max_buffered_bytes) as usize;
+        opts.origins = o.origins;
+        opts.max_sessions = match millis(o.max_sessions) {
+            0 => usize::MAX,
+            n => n as usize,
+        };
         Ok(self.engine.install(opts))
     }
 

@@ -7,6 +7,7 @@
 use md5::{Digest, Md5};
 
 use crate::decode::{self, PayloadError};
+use crate::origin;
 use crate::receiver::Framing;
 use crate::route::{self, Enabled, Endpoint, Method, Routed, Transport};
 use crate::session::SessionConfig;
@@ -40,6 +41,10 @@ pub struct Options {
     pub high_water_mark: usize,
     /// Buffered bytes past which a session is closed instead of growing.
     pub max_buffered: usize,
+    /// Origins allowed to use the server (`*:*`: any).
+    pub origins: Vec<String>,
+    /// Sessions the engine may hold at once; new ones get 503 past it.
+    pub max_sessions: usize,
     iframe_page: String,
     iframe_etag: String,
 }
@@ -63,6 +68,8 @@ impl Options {
             max_body: 64 * 1024 * 1024,
             high_water_mark: 1024 * 1024,
             max_buffered: 16 * 1024 * 1024,
+            origins: vec!["*:*".to_owned()],
+            max_sessions: usize::MAX,
             iframe_page,
             iframe_etag,
         }
@@ -195,6 +202,9 @@ pub fn not_found() -> Answer {
 
 /// The answer to `req`.
 pub fn answer(req: &Request, opts: &Options) -> Answer {
+    if let Some(refused) = refuse_origin(req, opts) {
+        return refused;
+    }
     let method = Method::parse(req.method);
     let endpoint = match route::route(method, req.path, &opts.enabled) {
         Routed::Endpoint(e) => e,
@@ -355,6 +365,22 @@ fn session_endpoint(mut a: Answer, req: &Request, opts: &Options, session: Strin
     }
 }
 
+/// A request from an origin outside the `origins` allow-list gets 403.
+/// Requests without an `Origin` (same-origin navigation, script tags,
+/// non-browser clients) are not concerned.
+fn refuse_origin(req: &Request, opts: &Options) -> Option<Answer> {
+    let origin = req.origin?;
+    if origin::allowed(&opts.origins, origin) {
+        return None;
+    }
+    let mut a = Answer::new(403).fail(403, "Origin not allowed.");
+    a.log = Some((
+        "error",
+        format!("Refused a request from origin {origin:?}: not in the origins option"),
+    ));
+    Some(a)
+}
+
 fn too_large(a: Answer, opts: &Options) -> Answer {
     let mut a = a.fail(413, "Payload too large.");
     a.log = Some((
@@ -498,7 +524,7 @@ fn info_json(req: &Request, opts: &Options) -> String {
         out.push_str(&format!(",\"transports\":{}", json(list.clone().into())));
     }
     if !opts.disable_cors {
-        out.push_str(",\"origins\":[\"*:*\"]");
+        out.push_str(&format!(",\"origins\":{}", json(opts.origins.clone().into())));
     }
     out.push_str(&format!(
         ",\"cookie_needed\":{},\"entropy\":{}",
@@ -627,8 +653,9 @@ pub fn upgrade(req: &Request, h: &UpgradeHeaders, opts: &Options) -> Result<bool
     let a = answer(req, opts);
     let raw = match a.then {
         Then::WebSocket { raw } => raw,
-        // Not a WebSocket URL (or not served): its own 404/405, or a 400.
-        _ if matches!(a.status, 404 | 405) => return Err(Box::new(a)),
+        // Not a WebSocket URL (or not served, or a refused origin): its
+        // own 403/404/405, or a 400.
+        _ if matches!(a.status, 403 | 404 | 405) => return Err(Box::new(a)),
         _ => {
             return Err(Box::new(
                 Answer::new(400).fail(400, "Can \"Upgrade\" only to \"WebSocket\"."),
@@ -681,6 +708,11 @@ pub fn reason_phrase(status: u16) -> &'static str {
         503 => "Service Unavailable",
         _ => "Unknown",
     }
+}
+
+/// `503`: the server holds as many sessions as it may.
+pub fn too_many_sessions() -> Answer {
+    Answer::new(503).fail(503, "Too many sessions.")
 }
 
 /// A complete HTTP/1.1 response for a raw socket (an `'upgrade'` that is

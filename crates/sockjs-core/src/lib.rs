@@ -7,6 +7,7 @@
 pub mod answer;
 pub mod decode;
 pub mod frame;
+pub mod origin;
 pub mod quote;
 pub mod receiver;
 pub mod route;

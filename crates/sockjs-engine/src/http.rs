@@ -90,6 +90,13 @@ impl Engine {
         let now = self.clock.now();
         let existing = self.http_session(&session_id);
         let created = existing.is_none();
+        if created && self.session_count() >= opts.max_sessions {
+            self.log(
+                "error",
+                format!("Refused a new session: max_sessions ({}) reached", opts.max_sessions),
+            );
+            return Plan::done(answer::too_many_sessions());
+        }
         let conn = existing.unwrap_or_else(|| {
             let carrier = Carrier::Http { session_id };
             self.new_conn(install, carrier, Session::new(opts.session, now))

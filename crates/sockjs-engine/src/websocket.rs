@@ -29,7 +29,8 @@ use tokio_tungstenite::WebSocketStream;
 
 use crate::{Carrier, Conn, ConnId, Engine, Event};
 
-/// How long a peer has to answer a heartbeat ping.
+/// How long a peer has at most to answer a heartbeat ping (sockjs-node's
+/// value); a shorter heartbeat_delay shortens it to one heartbeat.
 const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -67,11 +68,24 @@ impl Engine {
         let Some(opts) = self.options(install) else {
             return Err(answer::raw_response(&answer::not_found()));
         };
-        match answer::upgrade(req, h, &opts) {
-            Ok(true) => Ok(Kind::Raw),
-            Ok(false) => Ok(Kind::Sockjs),
-            Err(refusal) => Err(answer::raw_response(&refusal)),
+        let kind = match answer::upgrade(req, h, &opts) {
+            Ok(true) => Kind::Raw,
+            Ok(false) => Kind::Sockjs,
+            Err(mut refusal) => {
+                if let Some((severity, line)) = refusal.log.take() {
+                    self.log(severity, line);
+                }
+                return Err(answer::raw_response(&refusal));
+            }
+        };
+        if self.session_count() >= opts.max_sessions {
+            self.log(
+                "error",
+                format!("Refused a WebSocket: max_sessions ({}) reached", opts.max_sessions),
+            );
+            return Err(answer::raw_response(&answer::too_many_sessions()));
         }
+        Ok(kind)
     }
 
     /// Take over a plain TCP connection by duplicating `fd`; the caller then
@@ -221,6 +235,10 @@ where
         .max_frame_size(Some(max));
     let mut ws = WebSocketStream::from_partially_read(stream, start.head, Role::Server, Some(config)).await;
 
+    let heartbeat = engine
+        .options(start.install)
+        .map_or(PONG_TIMEOUT, |o| Duration::from_millis(o.session.heartbeat_ms));
+    let pong_timeout = heartbeat.min(PONG_TIMEOUT);
     let mut pong_deadline: Option<tokio::time::Instant> = None;
     let outcome: Result<(), String> = loop {
         // Carry out what the session asked for.
@@ -303,7 +321,7 @@ where
                 // The only timer of an attached session is its heartbeat.
                 conn.state.lock().session.handle_timeout(engine.clock.now());
                 if pong_deadline.is_none() {
-                    pong_deadline = Some(tokio::time::Instant::now() + PONG_TIMEOUT);
+                    pong_deadline = Some(tokio::time::Instant::now() + pong_timeout);
                 }
                 if ws.send(Message::Ping(Default::default())).await.is_err() {
                     break Ok(());

@@ -325,3 +325,24 @@ fn bad_upgrades_are_refused_with_a_status() {
     no_ws.enabled.websocket = false;
     assert_eq!(upgrade(&r, &upgrade_headers(), &no_ws).unwrap_err().status, 404);
 }
+
+#[test]
+fn origins_outside_the_allow_list_get_403() {
+    let mut o = opts();
+    o.origins = vec!["https://app.example.com".into()];
+    let mut r = get("POST", "/a/b/xhr");
+    r.origin = Some("https://evil.example");
+    let a = answer(&r, &o);
+    assert_eq!(a.status, 403);
+    assert!(a.log.is_some());
+    r.origin = Some("https://app.example.com");
+    assert_eq!(answer(&r, &o).status, 200);
+    r.origin = None;
+    assert_eq!(answer(&r, &o).status, 200);
+    let info = answer(&get("GET", "/info"), &o);
+    assert!(
+        info.body.contains("\"origins\":[\"https://app.example.com\"]"),
+        "{}",
+        info.body
+    );
+}

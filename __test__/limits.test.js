@@ -1,0 +1,215 @@
+'use strict';
+// Limits with clear answers and WebSocket liveness: the origins allow-list,
+// max_sessions, max_message_size, the heartbeat ping/pong timeout, detach()
+// closing sessions, and the process kept alive by live native sessions only.
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const http = require('node:http');
+const path = require('node:path');
+const { spawn } = require('node:child_process');
+const WebSocket = require('ws');
+const W = require('./helpers/ws-frames.js');
+const { sockjs, implPath } = require('./helpers/app.js');
+
+const T = 5000;
+
+async function startServer(options, prefix = '/lim') {
+  const logs = [];
+  const server = sockjs.createServer({ log: (severity, line) => logs.push([severity, line]), ...options });
+  const httpServer = http.createServer((req, res) => {
+    res.writeHead(404);
+    res.end('earlier listener');
+  });
+  server.installHandlers(httpServer, { prefix });
+  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const port = httpServer.address().port;
+  const close = async () => {
+    httpServer.closeAllConnections();
+    await new Promise((resolve) => httpServer.close(resolve));
+  };
+  return { server, port, base: `http://127.0.0.1:${port}${prefix}`, logs, close, httpServer };
+}
+
+async function post(url, body, headers = {}) {
+  const res = await fetch(url, { method: 'POST', body, headers });
+  return { status: res.status, text: await res.text(), headers: res.headers };
+}
+
+test('origins: a listed origin is served and echoed in CORS, others get 403 with a log line', async () => {
+  const s = await startServer({ origins: ['http://good.example'] });
+  try {
+    const info = await fetch(`${s.base}/info`);
+    assert.deepEqual(JSON.parse(await info.text()).origins, ['http://good.example']);
+    const good = await post(`${s.base}/0/a/xhr`, undefined, { Origin: 'http://good.example' });
+    assert.equal(good.status, 200);
+    assert.equal(good.headers.get('access-control-allow-origin'), 'http://good.example');
+    const evil = await post(`${s.base}/0/b/xhr`, undefined, { Origin: 'http://evil.example' });
+    assert.equal(evil.status, 403);
+    assert.ok(s.logs.some(([sev, line]) => sev === 'error' && line.includes('evil.example')));
+    const none = await post(`${s.base}/0/c/xhr`);
+    assert.equal(none.status, 200, 'requests without Origin are not concerned');
+  } finally {
+    await s.close();
+  }
+});
+
+test('origins: a WebSocket upgrade from an origin outside the list gets 403, a listed one opens', async () => {
+  const s = await startServer({ origins: ['http://good.example'] });
+  try {
+    const refused = await W.httpExchange(s.port, '/lim/0/x/websocket', { headers: { Origin: 'http://evil.example' } });
+    assert.equal(refused.head.statusCode, 403);
+    const ok = await W.openRawWebSocket(s.port, '/lim/0/y/websocket', { headers: { Origin: 'http://good.example' } });
+    assert.equal((await ok.reader.nextFrame(T, 'the open frame')).text(), 'o');
+    ok.socket.destroy();
+  } finally {
+    await s.close();
+  }
+});
+
+test('max_sessions: a new session past the limit gets 503, on HTTP and WebSocket', async () => {
+  const s = await startServer({ max_sessions: 2 });
+  try {
+    assert.equal((await post(`${s.base}/0/s1/xhr`)).status, 200);
+    assert.equal((await post(`${s.base}/0/s2/xhr`)).status, 200);
+    const third = await post(`${s.base}/0/s3/xhr`);
+    assert.equal(third.status, 503);
+    assert.equal((await post(`${s.base}/0/s1/xhr_send`, '["still served"]')).status, 204, 'existing sessions go on');
+    const ws = await W.httpExchange(s.port, '/lim/0/s4/websocket');
+    assert.equal(ws.head.statusCode, 503);
+    assert.ok(s.logs.some(([sev, line]) => sev === 'error' && line.includes('max_sessions')));
+  } finally {
+    await s.close();
+  }
+});
+
+test('max_message_size: an xhr_send body over it gets 413, a WebSocket message over it closes with 1009', async () => {
+  const s = await startServer({ max_message_size: 1000 });
+  try {
+    assert.equal((await post(`${s.base}/0/m/xhr`)).status, 200);
+    const big = await post(`${s.base}/0/m/xhr_send`, JSON.stringify(['x'.repeat(2000)]));
+    assert.equal(big.status, 413);
+    const small = await post(`${s.base}/0/m/xhr_send`, JSON.stringify(['fits']));
+    assert.equal(small.status, 204);
+    const ws = new WebSocket(`ws://127.0.0.1:${s.port}/lim/websocket`);
+    const code = await W.withTimeout(
+      new Promise((resolve, reject) => {
+        ws.once('open', () => ws.send('y'.repeat(2000)));
+        ws.once('close', (c) => resolve(c));
+        ws.once('error', () => {});
+        setTimeout(() => reject(new Error('no close')), T).unref();
+      }),
+      T,
+      'the close after an over-large message',
+    );
+    assert.equal(code, 1009);
+  } finally {
+    await s.close();
+  }
+});
+
+test('websocket heartbeats: h frames and pings; a peer that never answers pings is closed with 3000', async () => {
+  const s = await startServer({ heartbeat_delay: 200 });
+  try {
+    const closeP = W.waitEvent(s.server, 'connection', T).then(([conn]) => W.waitEvent(conn, 'close', T * 2));
+    const c = await W.openRawWebSocket(s.port, '/lim/0/hb/websocket');
+    const frames = [];
+    for (let i = 0; i < 20; i++) {
+      const f = await c.reader.nextFrame(T, 'heartbeat frames');
+      frames.push(f);
+      if (f.opcode === W.OP.CLOSE) break;
+    }
+    const seen = frames.map(W.describeFrame).join(' | ');
+    assert.ok(frames.some((f) => f.opcode === W.OP.TEXT && f.text() === 'h'), `an h frame: ${seen}`);
+    assert.ok(frames.some((f) => f.opcode === W.OP.PING), `a ping: ${seen}`);
+    const texts = frames.filter((f) => f.opcode === W.OP.TEXT).map((f) => f.text());
+    assert.ok(texts.includes('c[3000,"No response from heartbeat"]'), `the close frame: ${seen}`);
+    assert.equal(frames[frames.length - 1].opcode, W.OP.CLOSE, seen);
+    await closeP;
+    c.socket.destroy();
+  } finally {
+    await s.close();
+  }
+});
+
+test('detach(): sessions are closed and the earlier listeners get the prefix back', async () => {
+  const server = sockjs.createServer({ prefix: '/att', log: () => {} });
+  const httpServer = http.createServer((req, res) => {
+    res.writeHead(404);
+    res.end('earlier listener');
+  });
+  server.attach(httpServer);
+  await new Promise((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+  const port = httpServer.address().port;
+  try {
+    const connP = W.waitEvent(server, 'connection', T);
+    const ws = new WebSocket(`ws://127.0.0.1:${port}/att/0/d/websocket`);
+    const closed = new Promise((resolve) => ws.once('close', resolve));
+    const [conn] = await connP;
+    const serverClose = W.waitEvent(conn, 'close', T);
+    server.detach(httpServer);
+    await W.withTimeout(closed, T, 'the client to see the session close');
+    await serverClose;
+    const after = await fetch(`http://127.0.0.1:${port}/att/info`);
+    assert.equal(await after.text(), 'earlier listener');
+  } finally {
+    httpServer.closeAllConnections();
+    await new Promise((resolve) => httpServer.close(resolve));
+  }
+});
+
+// A child process that serves one WebSocket session, then closes its
+// listening socket: it must stay alive while the session lives and exit on
+// its own once the session is over.
+const CHILD = `
+const http = require('http');
+const sockjs = require(${JSON.stringify(path.resolve(implPath))});
+const server = sockjs.createServer({ log: () => {} });
+const httpServer = http.createServer();
+server.installHandlers(httpServer, { prefix: '/p' });
+server.on('connection', (conn) => {
+  httpServer.close(() => process.stdout.write('listener closed\\n'));
+  conn.on('data', (m) => conn.write(m));
+  conn.on('close', () => process.stdout.write('session closed\\n'));
+});
+httpServer.listen(0, '127.0.0.1', () => process.stdout.write('port ' + httpServer.address().port + '\\n'));
+`;
+
+test('process lifetime: a live WebSocket session keeps Node alive, and nothing does once it ends', async () => {
+  const child = spawn(process.execPath, ['-e', CHILD], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    const portLine = await W.withTimeout(
+      new Promise((resolve) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          const m = /port (\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+      }),
+      T,
+      'the child to listen',
+    );
+    const ws = new WebSocket(`ws://127.0.0.1:${portLine}/p/websocket`);
+    await W.withTimeout(new Promise((resolve) => ws.once('open', resolve)), T, 'the WebSocket to open');
+    await W.withTimeout(
+      new Promise((resolve) => {
+        const check = () => (out.includes('listener closed') ? resolve() : setTimeout(check, 10));
+        check();
+      }),
+      T,
+      'the child to close its listening socket',
+    );
+    // Only the session holds the child now: it must still answer.
+    const echo = new Promise((resolve) => ws.once('message', (m) => resolve(String(m))));
+    ws.send('are you there');
+    assert.equal(await W.withTimeout(echo, T, 'an echo from the child'), 'are you there');
+    ws.close();
+    const code = await W.withTimeout(exited, T, 'the child to exit by itself after the session closed');
+    assert.equal(code, 0);
+    assert.match(out, /session closed/);
+  } finally {
+    child.kill();
+  }
+});

@@ -655,7 +655,7 @@ pub fn upgrade(req: &Request, h: &UpgradeHeaders, opts: &Options) -> Result<bool
         Then::WebSocket { raw } => raw,
         // Not a WebSocket URL (or not served, or a refused origin): its
         // own 403/404/405, or a 400.
-        _ if matches!(a.status, 403 | 404 | 405) => return Err(Box::new(a)),
+        _ if matches!(a.status, 403..=405) => return Err(Box::new(a)),
         _ => {
             return Err(Box::new(
                 Answer::new(400).fail(400, "Can \"Upgrade\" only to \"WebSocket\"."),

@@ -124,7 +124,7 @@ fn millis(v: f64) -> u64 {
 impl NativeServer {
     /// `wake` is called (with no arguments) whenever events wait in the
     /// queue; it must call `drain()`. It does not keep Node alive.
-    #[napi(constructor)]
+    #[napi(constructor, catch_unwind)]
     pub fn new(wake: Function<(), ()>) -> napi::Result<NativeServer> {
         let tsfn = wake
             .build_threadsafe_function::<()>()
@@ -137,7 +137,7 @@ impl NativeServer {
         Ok(NativeServer { engine })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn install(&self, o: InstallOptions) -> napi::Result<u32> {
         let mut opts = Options::new(&o.sockjs_url);
         if let Some(names) = &o.transports {
@@ -170,7 +170,7 @@ impl NativeServer {
         Ok(self.engine.install(opts))
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn upgrade(&self, install: u32, r: RequestInfo, u: UpgradeInfo) -> UpgradeDecision {
         let req = request_of(&r);
         let h = UpgradeHeaders {
@@ -193,7 +193,7 @@ impl NativeServer {
 
     /// Adopt a plain TCP socket's descriptor for a WebSocket (the caller
     /// destroys its socket afterwards). Returns the session id.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn adopt_websocket(&self, install: u32, raw: bool, fd: i32, key: String, head: Buffer) -> napi::Result<u32> {
         let start = Start {
             install,
@@ -208,7 +208,7 @@ impl NativeServer {
 
     /// Run a WebSocket over bytes bridged from a JS socket (TLS, streams
     /// without a descriptor). Returns the session id.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pipe_websocket(&self, install: u32, raw: bool, key: String, head: Buffer) -> u32 {
         self.engine.pipe_websocket(Start {
             install,
@@ -218,17 +218,17 @@ impl NativeServer {
         })
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pipe_feed(&self, conn: u32, bytes: Buffer) {
         self.engine.pipe_feed(conn, Some(bytes.to_vec()));
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn pipe_end(&self, conn: u32) {
         self.engine.pipe_feed(conn, None);
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn request(&self, install: u32, r: RequestInfo) -> RequestPlan {
         let req = request_of(&r);
         let plan = self.engine.request(install, &req);
@@ -261,7 +261,7 @@ impl NativeServer {
         }
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn receiver_aborted(&self, receiver: u32) {
         self.engine.receiver_aborted(receiver);
     }
@@ -269,7 +269,7 @@ impl NativeServer {
     /// 0: queued, keep writing; 1: queued, but past the high-water mark (a
     /// `drain` event follows once the buffer empties); 2: refused, the
     /// session is not open (or was closed for going over the hard limit).
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn send(&self, conn: u32, message: String) -> u32 {
         match self.engine.send(conn, message) {
             Sent::Queued => 0,
@@ -278,33 +278,33 @@ impl NativeServer {
         }
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn buffered_amount(&self, conn: u32) -> f64 {
         self.engine.buffered_amount(conn) as f64
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn close(&self, conn: u32, code: u32, reason: String) -> bool {
         self.engine.close(conn, code.min(u32::from(u16::MAX)) as u16, &reason)
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn ready_state(&self, conn: u32) -> u32 {
         self.engine.ready_state(conn) as u32
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn session_count(&self) -> u32 {
         self.engine.session_count() as u32
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn terminate_all(&self, code: u32, reason: String) {
         self.engine.terminate_all(code.min(u32::from(u16::MAX)) as u16, &reason);
     }
 
     /// The chunking test's writes, as [delay in ms, chunk] pairs.
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn chunking_test_schedule() -> Vec<(u32, String)> {
         sockjs_core::answer::CHUNKING_TEST_SCHEDULE
             .iter()
@@ -312,7 +312,7 @@ impl NativeServer {
             .collect()
     }
 
-    #[napi]
+    #[napi(catch_unwind)]
     pub fn drain(&self) -> EventBatch {
         let events = self.engine.drain();
         let mut batch = EventBatch {

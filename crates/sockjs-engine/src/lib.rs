@@ -125,7 +125,14 @@ impl Engine {
         let weak = Arc::downgrade(&engine);
         timers::spawn(&engine.timers, engine.clock, move |due| {
             if let Some(engine) = weak.upgrade() {
-                engine.on_timers(due);
+                // A panic must not stop the timers of every other session.
+                let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.on_timers(due)));
+                if let Err(panic) = fired {
+                    engine.log(
+                        "error",
+                        format!("Internal error in session timers: {}", websocket::panic_message(&panic)),
+                    );
+                }
             }
         });
         engine

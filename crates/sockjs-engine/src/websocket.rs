@@ -13,7 +13,9 @@ use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use std::panic::AssertUnwindSafe;
+
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use sockjs_core::answer::{self, Request, UpgradeHeaders};
 use sockjs_core::decode;
 use sockjs_core::receiver::Framing;
@@ -100,12 +102,13 @@ impl Engine {
         let (conn, wake) = self.new_websocket_conn(&start);
         let id = conn.id;
         let engine = self.clone();
-        crate::runtime::get().spawn(async move {
+        let task = async move {
             match tokio::net::TcpStream::from_std(std_stream) {
                 Ok(stream) => serve(engine, conn, wake, stream, start).await,
                 Err(e) => engine.finish(&conn, Some(format!("WebSocket adoption failed: {e}"))),
             }
-        });
+        };
+        crate::runtime::get().spawn(self.clone().guarded(id, task));
         Ok(id)
     }
 
@@ -120,7 +123,7 @@ impl Engine {
         let engine = self.clone();
         let rt = crate::runtime::get();
         rt.spawn(bridge(engine.clone(), id, theirs, feed_rx));
-        rt.spawn(serve(engine, conn, wake, ours, start));
+        rt.spawn(self.clone().guarded(id, serve(engine, conn, wake, ours, start)));
         id
     }
 
@@ -150,6 +153,17 @@ impl Engine {
         (conn, wake)
     }
 
+    /// Run a connection's task so that a panic in it becomes a log line and
+    /// a closed session, never a lost one.
+    async fn guarded(self: Arc<Self>, id: ConnId, task: impl std::future::Future<Output = ()>) {
+        if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
+            let what = panic_message(&panic);
+            if let Some(conn) = self.conn(id) {
+                self.finish(&conn, Some(format!("Internal error in a WebSocket session: {what}")));
+            }
+        }
+    }
+
     /// The connection is over: close the session, forget it and tell the
     /// application, once however often it is called.
     fn finish(&self, conn: &Conn, log: Option<String>) {
@@ -168,6 +182,15 @@ impl Engine {
         self.forget(conn);
         self.events.push(Event::Close(conn.id));
     }
+}
+
+/// The text of a caught panic.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
 const DEFAULT_CONFIG: sockjs_core::session::SessionConfig = sockjs_core::session::SessionConfig {

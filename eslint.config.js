@@ -15,6 +15,9 @@ module.exports = [
       'binding.d.ts',
       'fuzz/',
       'bench/target/',
+      'bench/.work/',
+      'bench/loadgen/target/',
+      'bench/ref/node_modules/',
       // Third-party bundles served by the examples, should any be vendored.
       'examples/**/static/',
       'examples/**/*.min.js',

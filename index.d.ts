@@ -123,6 +123,37 @@ export interface ServerOptions {
    * @default 67108864 (64 MiB)
    */
   max_message_size?: number | undefined;
+
+  /**
+   * Buffered bytes (written by the application, not yet taken by the
+   * client's socket) past which `write()` returns false; `'drain'` follows
+   * once the buffer is empty.
+   * @default 1048576 (1 MiB)
+   */
+  high_water_mark?: number | undefined;
+
+  /**
+   * Buffered bytes past which a session is closed (code 1008, with a log
+   * line) instead of growing the server's memory.
+   * @default 16777216 (16 MiB)
+   */
+  max_buffered_bytes?: number | undefined;
+
+  /**
+   * Origins allowed to use the server: `'*:*'` for any, full origins such as
+   * `'https://app.example.com'`, or `host:port` with `*` on either side.
+   * Requests and WebSocket upgrades from other origins get 403; `/info`
+   * reports the list.
+   * @default ['*:*']
+   */
+  origins?: string[] | undefined;
+
+  /**
+   * Sessions one Server may hold at once; new sessions past it get 503.
+   * `0` means no limit.
+   * @default 0
+   */
+  max_sessions?: number | undefined;
 }
 
 /**
@@ -166,6 +197,13 @@ export class Server extends EventEmitter {
    * @returns true
    */
   installHandlers(server: HttpServerLike, options?: ServerOptions): boolean;
+
+  /**
+   * Write `message` to every open connection of this Server, or to the given
+   * ones: quoted and framed once by the engine, written by each session's
+   * transport. Returns how many connections took it. (Not in sockjs-node.)
+   */
+  broadcast(message: string, connections?: Iterable<Connection>): number;
 
   /**
    * Installs SockJS on an http server with this server's own options
@@ -256,6 +294,12 @@ export interface Connection extends NodeJS.ReadWriteStream {
 
   /** 0 connecting, 1 open, 2 closing, 3 closed. */
   readonly readyState: ReadyState;
+
+  /**
+   * Bytes written and not yet taken by the client's socket. `write()`
+   * returns false past the `high_water_mark` option; `'drain'` follows.
+   */
+  readonly bufferedAmount: number;
   /** True while the session is open. */
   readonly readable: boolean;
   /** True while the session is open. */
@@ -297,22 +341,22 @@ export interface Connection extends NodeJS.ReadWriteStream {
   toString(): string;
 
   addListener(event: 'data', listener: (message: string) => void): this;
-  addListener(event: 'end' | 'close', listener: () => void): this;
+  addListener(event: 'end' | 'close' | 'drain', listener: () => void): this;
   addListener(event: string | symbol, listener: (...args: any[]) => void): this;
   on(event: 'data', listener: (message: string) => void): this;
-  on(event: 'end' | 'close', listener: () => void): this;
+  on(event: 'end' | 'close' | 'drain', listener: () => void): this;
   on(event: string | symbol, listener: (...args: any[]) => void): this;
   once(event: 'data', listener: (message: string) => void): this;
-  once(event: 'end' | 'close', listener: () => void): this;
+  once(event: 'end' | 'close' | 'drain', listener: () => void): this;
   once(event: string | symbol, listener: (...args: any[]) => void): this;
   prependListener(event: 'data', listener: (message: string) => void): this;
-  prependListener(event: 'end' | 'close', listener: () => void): this;
+  prependListener(event: 'end' | 'close' | 'drain', listener: () => void): this;
   prependListener(event: string | symbol, listener: (...args: any[]) => void): this;
   prependOnceListener(event: 'data', listener: (message: string) => void): this;
-  prependOnceListener(event: 'end' | 'close', listener: () => void): this;
+  prependOnceListener(event: 'end' | 'close' | 'drain', listener: () => void): this;
   prependOnceListener(event: string | symbol, listener: (...args: any[]) => void): this;
   off(event: 'data', listener: (message: string) => void): this;
-  off(event: 'end' | 'close', listener: () => void): this;
+  off(event: 'end' | 'close' | 'drain', listener: () => void): this;
   off(event: string | symbol, listener: (...args: any[]) => void): this;
   removeListener(event: 'data', listener: (message: string) => void): this;
   removeListener(event: 'end' | 'close', listener: () => void): this;

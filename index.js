@@ -75,6 +75,23 @@ class Server extends EventEmitter {
     return handler;
   }
 
+  // Write `message` to every open connection of this Server, or to
+  // `connections` (SockJSConnection objects of this Server): the engine
+  // quotes and frames it once and each session's transport writes it. Returns
+  // how many connections took it. (New in this package.)
+  broadcast(message, connections) {
+    if (!this._engine) return 0;
+    let ids;
+    if (connections !== undefined) {
+      ids = [];
+      for (const conn of connections) {
+        const session = conn && conn._session;
+        if (session && this._sessions.get(session._nativeId) === session) ids.push(session._nativeId);
+      }
+    }
+    return this._engine.broadcast(String(message), ids);
+  }
+
   // sockjs 0.4: install on `server` with this Server's own options.
   attach(server) {
     if (this._attached.has(server)) return;

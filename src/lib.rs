@@ -278,6 +278,13 @@ impl NativeServer {
         }
     }
 
+    /// Write `message` to the sessions `conns` (all of this server's when
+    /// absent); returns how many took it.
+    #[napi(catch_unwind)]
+    pub fn broadcast(&self, message: String, conns: Option<Vec<u32>>) -> u32 {
+        self.engine.broadcast(&message, conns.as_deref()) as u32
+    }
+
     #[napi(catch_unwind)]
     pub fn buffered_amount(&self, conn: u32) -> f64 {
         self.engine.buffered_amount(conn) as f64

@@ -86,3 +86,18 @@ plain.on('upgrade', (req, socket, head) => handler(req, socket, head));
 
 // Whatever the server emits, `connection` listeners get a Connection.
 new sockjs.Server().once('connection', (conn) => conn.destroySoon());
+
+// Additions of this package: backpressure, broadcast and limits.
+const limited = sockjs.createServer({
+  high_water_mark: 64 * 1024,
+  max_buffered_bytes: 1 << 24,
+  origins: ['https://app.example.com', 'localhost:*'],
+  max_sessions: 10000,
+  max_message_size: 1 << 20,
+});
+limited.on('connection', (conn: sockjs.Connection) => {
+  if (!conn.write('x')) conn.once('drain', () => conn.write(`buffered ${conn.bufferedAmount}`));
+});
+const reached: number = limited.broadcast('to everyone');
+limited.broadcast('to some', []);
+void reached;

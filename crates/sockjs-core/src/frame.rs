@@ -22,6 +22,21 @@ pub fn messages<S: AsRef<str>>(messages: &[S]) -> String {
     out
 }
 
+/// `a[...]` carrying messages already quoted with the SockJS rule.
+pub fn quoted_messages<S: AsRef<str>>(quoted: &[S]) -> String {
+    let len: usize = quoted.iter().map(|m| m.as_ref().len() + 1).sum();
+    let mut out = String::with_capacity(len + 3);
+    out.push_str("a[");
+    for (i, m) in quoted.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(m.as_ref());
+    }
+    out.push(']');
+    out
+}
+
 /// `c[code,"reason"]`.
 pub fn close(code: u16, reason: &str) -> String {
     let mut out = format!("c[{code},");

@@ -18,7 +18,10 @@
 
 use std::collections::VecDeque;
 
+use std::sync::Arc;
+
 use crate::frame;
+use crate::quote::quote;
 use crate::receiver::Framing;
 
 /// A driver-chosen name for a receiver, so outputs can be routed to it.
@@ -67,27 +70,67 @@ struct Attached {
     limit: Option<usize>,
 }
 
+/// A queued message, ready for its transport: quoted for SockJS framing,
+/// as is for the raw WebSocket. A broadcast shares one copy among sessions.
+#[derive(Debug, Clone)]
+enum Item {
+    Owned(String),
+    Shared(Arc<str>),
+}
+
+impl Item {
+    fn as_str(&self) -> &str {
+        match self {
+            Item::Owned(s) => s,
+            Item::Shared(s) => s,
+        }
+    }
+}
+
+impl AsRef<str> for Item {
+    fn as_ref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// Messages waiting for a receiver, and their size in bytes (what
 /// backpressure is measured in).
 #[derive(Debug, Default)]
 struct Queue {
-    messages: Vec<String>,
+    items: Vec<Item>,
     bytes: usize,
 }
 
 impl Queue {
-    fn push(&mut self, message: String) {
-        self.bytes += message.len();
-        self.messages.push(message);
+    fn push(&mut self, item: Item) {
+        self.bytes += item.as_str().len();
+        self.items.push(item);
     }
 
-    fn take(&mut self) -> Vec<String> {
+    fn take(&mut self) -> Vec<Item> {
         self.bytes = 0;
-        std::mem::take(&mut self.messages)
+        std::mem::take(&mut self.items)
     }
 
     fn is_empty(&self) -> bool {
-        self.messages.is_empty()
+        self.items.is_empty()
+    }
+}
+
+/// One message for many sessions (a broadcast): quoted once for SockJS
+/// framing, kept as is for raw WebSockets.
+#[derive(Debug, Clone)]
+pub struct Shared {
+    raw: Arc<str>,
+    quoted: Arc<str>,
+}
+
+impl Shared {
+    pub fn new(message: &str) -> Shared {
+        Shared {
+            raw: Arc::from(message),
+            quoted: Arc::from(quote(message)),
+        }
     }
 }
 
@@ -154,7 +197,8 @@ impl Session {
         self.outputs.pop_front()
     }
 
-    /// Bytes of messages waiting for a receiver.
+    /// Bytes of messages waiting for a receiver, as they will go out
+    /// (quoted for SockJS framing).
     pub fn queued_bytes(&self) -> usize {
         self.queue.bytes
     }
@@ -171,7 +215,7 @@ impl Session {
         if self.state == ReadyState::Closing {
             // Closing: hand over what is left, then the close frame again.
             if !self.queue.is_empty() {
-                let batch = frame::messages(&self.queue.take());
+                let batch = frame::quoted_messages(&self.queue.take());
                 self.outputs.push_back(Output::Write(id, framing.encode(&batch)));
             }
             let close = self.close_frame.clone().expect("a closing session has a close frame");
@@ -209,8 +253,28 @@ impl Session {
         if self.state != ReadyState::Open {
             return false;
         }
-        self.queue.push(message);
+        let item = if self.is_raw() {
+            Item::Owned(message)
+        } else {
+            Item::Owned(quote(&message))
+        };
+        self.queue.push(item);
         true
+    }
+
+    /// `send` for a message shared by many sessions.
+    pub fn send_shared(&mut self, message: &Shared) -> bool {
+        if self.state != ReadyState::Open {
+            return false;
+        }
+        let shared = if self.is_raw() { &message.raw } else { &message.quoted };
+        self.queue.push(Item::Shared(shared.clone()));
+        true
+    }
+
+    /// Messages go out unframed (the raw WebSocket endpoint).
+    fn is_raw(&self) -> bool {
+        self.receiver.as_ref().is_some_and(|r| r.framing.is_raw())
     }
 
     /// Whether `flush` would write something now.
@@ -227,11 +291,15 @@ impl Session {
         if r.framing.is_raw() {
             // No SockJS framing: one WebSocket message per message.
             let id = r.id;
-            self.outputs
-                .extend(self.queue.take().into_iter().map(|m| Output::Write(id, m)));
+            self.outputs.extend(
+                self.queue
+                    .take()
+                    .into_iter()
+                    .map(|m| Output::Write(id, m.as_str().to_owned())),
+            );
             return;
         }
-        let batch = frame::messages(&self.queue.take());
+        let batch = frame::quoted_messages(&self.queue.take());
         self.write_frame(now, &batch);
     }
 
@@ -544,12 +612,31 @@ mod tests {
         outputs(&mut s);
         s.send("abc".into());
         s.send("\u{e9}".into());
-        assert_eq!(s.queued_bytes(), 5);
+        // Counted as they will go out: quoted, in UTF-8.
+        assert_eq!(s.queued_bytes(), "\"abc\"".len() + "\"\u{e9}\"".len());
         s.attach(1, 2, Framing::XhrStreaming);
         assert_eq!(s.queued_bytes(), 0);
         s.send("xy".into());
         s.close(2, 1000, "bye");
         assert_eq!(s.queued_bytes(), 0);
+    }
+
+    #[test]
+    fn a_shared_message_is_quoted_once_for_framed_and_kept_bare_for_raw() {
+        let shared = Shared::new("\u{2028}hi");
+        let mut framed = Session::new(CONFIG, 0);
+        framed.attach(0, 1, Framing::WebSocket);
+        outputs(&mut framed);
+        let mut raw = Session::new(CONFIG, 0);
+        raw.attach(0, 2, Framing::RawWebSocket);
+        outputs(&mut raw);
+        assert!(framed.send_shared(&shared));
+        framed.send("x".into());
+        assert!(raw.send_shared(&shared));
+        framed.flush(1);
+        raw.flush(1);
+        assert_eq!(outputs(&mut framed), vec![w(1, "a[\"\\u2028hi\",\"x\"]")]);
+        assert_eq!(outputs(&mut raw), vec![w(2, "\u{2028}hi")]);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use sockjs_core::answer::Options;
-use sockjs_core::session::{ReadyState, Session};
+use sockjs_core::session::{ReadyState, Session, Shared};
 use tokio::sync::Notify;
 
 pub use clock::Clock;
@@ -194,18 +194,41 @@ impl Engine {
         let Some(conn) = self.conn(id) else {
             return Sent::Refused;
         };
+        self.enqueue(&conn, |session| session.send(message))
+    }
+
+    /// Write one message to many sessions (`targets`, or every session of
+    /// the engine): quoted once, shared by all queues, written by each
+    /// session's carrier. Returns how many sessions took it.
+    pub fn broadcast(&self, message: &str, targets: Option<&[ConnId]>) -> usize {
+        let shared = Shared::new(message);
+        let conns: Vec<Arc<Conn>> = {
+            let reg = self.registry.lock();
+            match targets {
+                Some(ids) => ids.iter().filter_map(|id| reg.conns.get(id).cloned()).collect(),
+                None => reg.conns.values().cloned().collect(),
+            }
+        };
+        conns
+            .iter()
+            .filter(|conn| self.enqueue(conn, |session| session.send_shared(&shared)) != Sent::Refused)
+            .count()
+    }
+
+    /// Queue with `push`, then apply the buffer limits and wake the carrier.
+    fn enqueue(&self, conn: &Conn, push: impl FnOnce(&mut Session) -> bool) -> Sent {
         let Some(opts) = self.options(conn.install) else {
             return Sent::Refused;
         };
         let mut st = conn.state.lock();
-        if !st.session.send(message) {
+        if !push(&mut st.session) {
             return Sent::Refused;
         }
         let buffered = st.buffered();
         if buffered > opts.max_buffered {
             // A client that does not read must not grow the server's memory.
             st.session.terminate(1008, "Buffered data over the limit");
-            self.poke(&conn, &mut st);
+            self.poke(conn, &mut st);
             drop(st);
             self.log(
                 "error",
@@ -217,7 +240,7 @@ impl Engine {
             return Sent::Refused;
         }
         if st.session.needs_flush() {
-            self.poke(&conn, &mut st);
+            self.poke(conn, &mut st);
         }
         if buffered > opts.high_water_mark {
             st.want_drain = true;

@@ -382,7 +382,16 @@ class Listener {
     const session = new Session(engine, id, this.prefix);
     session.recv = { connection: socket, protocol: decision.raw ? 'websocket-raw' : 'websocket' };
     session.decorateConnection(req);
-    if (adopt) session.recv.connection = new AdoptedSocket(socket);
+    if (adopt) {
+      // Node's socket is about to go; consumers that reach for it (Meteor)
+      // get a stand-in, made only when asked for: most never ask.
+      const snapshot = AdoptedSocket.snapshot(socket);
+      let standIn = null;
+      Object.defineProperty(session.recv, 'connection', {
+        enumerable: true,
+        get: () => standIn || (standIn = new AdoptedSocket(snapshot)),
+      });
+    }
     this.server._sessions.set(id, session);
     this.server.holdProcess(id);
     if (adopt) {

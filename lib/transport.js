@@ -153,19 +153,28 @@ class Session {
 // calls consumers make (Meteor calls setTimeout). They do not reach the
 // connection: the engine runs its own heartbeats and close handshakes, as
 // the upgraded socket of sockjs-node ran none of these either.
+const ADDRESS_KEYS = ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort'];
+
 class AdoptedSocket extends net.Socket {
-  constructor(socket) {
-    super();
+  // What to keep of Node's socket before it is destroyed.
+  static snapshot(socket) {
     let address;
     try {
       address = socket.address();
     } catch {
       address = {};
     }
-    for (const key of ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort']) {
-      Object.defineProperty(this, key, { value: socket[key], enumerable: true });
+    const snap = { address };
+    for (const key of ADDRESS_KEYS) snap[key] = socket[key];
+    return snap;
+  }
+
+  constructor(snapshot) {
+    super();
+    for (const key of ADDRESS_KEYS) {
+      Object.defineProperty(this, key, { value: snapshot[key], enumerable: true });
     }
-    this._adoptedAddress = address;
+    this._adoptedAddress = snapshot.address;
   }
 
   address() {

@@ -513,7 +513,7 @@ fn cors(a: &mut Answer, req: &Request, opts: &Options) {
 
 fn cache_for(a: &mut Answer, now_unix: u64) {
     a.header("Cache-Control", format!("public, max-age={ONE_YEAR}"));
-    a.header("Expires", http_date(now_unix + ONE_YEAR));
+    a.header("Expires", http_date(now_unix.saturating_add(ONE_YEAR)));
 }
 
 fn info_json(req: &Request, opts: &Options) -> String {

@@ -340,9 +340,14 @@ impl Session {
         if self.state == ReadyState::Closed {
             return;
         }
+        self.close_status = Some((code, reason.to_owned()));
         if let Some(r) = self.receiver.take() {
-            let close = frame::close(code, reason);
-            self.outputs.push_back(Output::Write(r.id, r.framing.encode(&close)));
+            // A raw WebSocket has no SockJS frames: the code goes in its
+            // WebSocket close (see `close_status`).
+            if !r.framing.is_raw() {
+                let close = frame::close(code, reason);
+                self.outputs.push_back(Output::Write(r.id, r.framing.encode(&close)));
+            }
             self.outputs.push_back(Output::End(r.id));
         }
         self.close_now();
@@ -637,6 +642,19 @@ mod tests {
         raw.flush(1);
         assert_eq!(outputs(&mut framed), vec![w(1, "a[\"\\u2028hi\",\"x\"]")]);
         assert_eq!(outputs(&mut raw), vec![w(2, "\u{2028}hi")]);
+    }
+
+    #[test]
+    fn terminate_sends_no_sockjs_frame_to_a_raw_websocket() {
+        // Found by the session fuzz target (fuzz/artifacts-found).
+        let mut s = Session::new(CONFIG, 0);
+        s.attach(0, 4, Framing::RawWebSocket);
+        outputs(&mut s);
+        s.send("a".into());
+        s.flush(1);
+        s.terminate(1001, "Server going away");
+        assert_eq!(outputs(&mut s), vec![w(4, "a"), Output::End(4), Output::Closed]);
+        assert_eq!(s.close_status(), Some((1001, "Server going away")));
     }
 
     #[test]

@@ -37,8 +37,10 @@ const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// Read buffer per connection: small, for servers with many idle sessions
-/// (tungstenite's default is 128 KiB, allocated eagerly).
-const READ_BUFFER: usize = 4 * 1024;
+/// (tungstenite's default is 128 KiB, allocated eagerly). tungstenite also
+/// zero-fills it before every read, which showed in profiles at 4 KiB.
+/// SockJS messages are mostly small; a large one is read in more calls.
+const READ_BUFFER: usize = 1024;
 /// Bytes gathered before a write reaches the socket; `flush` always writes.
 const WRITE_BUFFER: usize = 16 * 1024;
 /// The receiver id of a WebSocket session's only receiver.

@@ -37,6 +37,18 @@ struct Inner {
     events: Vec<Event>,
     /// HTTP sessions whose outputs must be collected before the next batch.
     dirty: Vec<ConnId>,
+    /// A wake is pending: JavaScript will drain. Cleared only when a drain
+    /// finds the queue empty, in the same critical section, so that no push
+    /// can slip between a drain and the next wake.
+    notified: bool,
+}
+
+/// What a drain step takes.
+pub enum Taken {
+    /// Sessions to collect first (their outputs join the queue).
+    Dirty(Vec<ConnId>),
+    /// The batch: nothing dirty was left.
+    Events(Vec<Event>),
 }
 
 pub struct EventQueue {
@@ -50,6 +62,7 @@ impl EventQueue {
             inner: Mutex::new(Inner {
                 events: Vec::new(),
                 dirty: Vec::new(),
+                notified: false,
             }),
             wake,
         }
@@ -60,41 +73,37 @@ impl EventQueue {
     }
 
     pub fn push_all(&self, events: impl IntoIterator<Item = Event>) {
-        let was_empty;
-        {
+        let wake = {
             let mut inner = self.inner.lock();
-            was_empty = inner.events.is_empty() && inner.dirty.is_empty();
             inner.events.extend(events);
-            if inner.events.is_empty() && inner.dirty.is_empty() {
-                return;
-            }
-        }
-        if was_empty {
+            !inner.events.is_empty() && !std::mem::replace(&mut inner.notified, true)
+        };
+        if wake {
             (self.wake)();
         }
     }
 
     /// Ask for `conn`'s outputs to be collected at the next drain.
     pub fn mark_dirty(&self, conn: ConnId) {
-        let was_empty;
-        {
+        let wake = {
             let mut inner = self.inner.lock();
-            was_empty = inner.events.is_empty() && inner.dirty.is_empty();
             inner.dirty.push(conn);
-        }
-        if was_empty {
+            !std::mem::replace(&mut inner.notified, true)
+        };
+        if wake {
             (self.wake)();
         }
     }
 
-    /// Take the dirty sessions (collected first, so their events join the batch).
-    pub fn take_dirty(&self) -> Vec<ConnId> {
-        std::mem::take(&mut self.inner.lock().dirty)
-    }
-
-    /// Take every queued event.
-    pub fn take_events(&self) -> Vec<Event> {
-        std::mem::take(&mut self.inner.lock().events)
+    /// One drain step: the dirty sessions if any, else the events (and from
+    /// then on the next push wakes again).
+    pub fn take(&self) -> Taken {
+        let mut inner = self.inner.lock();
+        if !inner.dirty.is_empty() {
+            return Taken::Dirty(std::mem::take(&mut inner.dirty));
+        }
+        inner.notified = false;
+        Taken::Events(std::mem::take(&mut inner.events))
     }
 }
 
@@ -104,20 +113,45 @@ mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    #[test]
-    fn wakes_once_per_batch() {
+    fn counting() -> (EventQueue, Arc<AtomicUsize>) {
         let wakes = Arc::new(AtomicUsize::new(0));
         let w = wakes.clone();
         let q = EventQueue::new(Box::new(move || {
             w.fetch_add(1, Ordering::SeqCst);
         }));
+        (q, wakes)
+    }
+
+    #[test]
+    fn wakes_once_per_batch() {
+        let (q, wakes) = counting();
         q.push(Event::Open(1));
         q.push(Event::Message(1, "a".into()));
         q.mark_dirty(1);
         assert_eq!(wakes.load(Ordering::SeqCst), 1);
-        assert_eq!(q.take_dirty(), vec![1]);
-        assert_eq!(q.take_events().len(), 2);
+        assert!(matches!(q.take(), Taken::Dirty(ids) if ids == vec![1]));
+        assert!(matches!(q.take(), Taken::Events(e) if e.len() == 2));
         q.push(Event::Close(1));
         assert_eq!(wakes.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_session_marked_dirty_during_a_drain_is_not_stranded() {
+        // The race the soak test found: events wait, the drain takes the
+        // dirty list, a timer marks a session dirty, the drain takes the
+        // events. The drain must not end with that session left behind
+        // and no wake pending.
+        let (q, wakes) = counting();
+        q.push(Event::Open(1));
+        assert!(matches!(q.take(), Taken::Events(_)));
+        q.push(Event::Message(1, "a".into()));
+        q.mark_dirty(2);
+        assert_eq!(wakes.load(Ordering::SeqCst), 2);
+        assert!(matches!(q.take(), Taken::Dirty(ids) if ids == vec![2]));
+        q.mark_dirty(3); // from another thread, mid-drain: no wake needed yet
+        assert!(matches!(q.take(), Taken::Dirty(ids) if ids == vec![3]));
+        assert!(matches!(q.take(), Taken::Events(e) if e.len() == 1));
+        q.mark_dirty(4); // after the drain: wakes again
+        assert_eq!(wakes.load(Ordering::SeqCst), 3);
     }
 }

@@ -134,9 +134,33 @@ impl Engine {
         plan
     }
 
+    /// The live session `session_id`. A session whose disconnect deadline
+    /// has passed is closed first (the timer task may not have run yet), as
+    /// sockjs-node's timers fire before it reads the next request.
     fn http_session(&self, session_id: &str) -> Option<std::sync::Arc<Conn>> {
-        let reg = self.registry.lock();
-        reg.by_session.get(session_id).and_then(|id| reg.conns.get(id)).cloned()
+        let conn = {
+            let reg = self.registry.lock();
+            reg.by_session
+                .get(session_id)
+                .and_then(|id| reg.conns.get(id))
+                .cloned()?
+        };
+        let closed = {
+            let mut st = conn.state.lock();
+            let deadline = st.session.deadline();
+            st.session.handle_timeout(self.clock.now());
+            let closed = st.session.ready_state() == ReadyState::Closed;
+            if !closed && st.session.deadline() != deadline {
+                // A due heartbeat was written: have it collected.
+                self.poke(&conn, &mut st);
+            }
+            closed
+        };
+        if closed {
+            self.collect_http(&conn);
+            return None;
+        }
+        Some(conn)
     }
 
     /// The client went away before receiver `rid` was finished.
@@ -145,9 +169,12 @@ impl Engine {
             return;
         };
         let Some(conn) = self.conn(id) else { return };
-        let mut st = conn.state.lock();
-        st.session.receiver_gone(self.clock.now(), u64::from(rid));
-        self.poke(&conn, &mut st);
+        conn.state
+            .lock()
+            .session
+            .receiver_gone(self.clock.now(), u64::from(rid));
+        // The session closes now: it leaves the registry at once.
+        self.collect_http(&conn);
     }
 
     /// Collect an HTTP session's outputs into events.

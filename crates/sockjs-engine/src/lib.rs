@@ -27,7 +27,7 @@ use sockjs_core::session::{ReadyState, Session, Shared};
 use tokio::sync::Notify;
 
 pub use clock::Clock;
-pub use events::{ConnId, Event, EventQueue, ReceiverId};
+pub use events::{ConnId, Event, EventQueue, ReceiverId, Taken};
 pub use http::Plan;
 
 /// Who carries a session's frames.
@@ -288,10 +288,18 @@ impl Engine {
         let now = self.clock.now();
         for id in due {
             let Some(conn) = self.conn(id) else { continue };
-            let mut st = conn.state.lock();
-            st.scheduled = None;
-            st.session.handle_timeout(now);
-            self.poke(&conn, &mut st);
+            {
+                let mut st = conn.state.lock();
+                st.scheduled = None;
+                st.session.handle_timeout(now);
+            }
+            // Collected here, not at the next drain: an expired session must
+            // leave the registry at once, or a poll arriving meanwhile would
+            // find it and be told another connection is open.
+            match conn.carrier {
+                Carrier::Http { .. } => self.collect_http(&conn),
+                Carrier::WebSocket { .. } => self.poke(&conn, &mut conn.state.lock()),
+            }
         }
     }
 
@@ -307,21 +315,29 @@ impl Engine {
 
     /// Every event since the last drain, HTTP sessions' outputs included.
     pub fn drain(&self) -> Vec<Event> {
-        for id in self.events.take_dirty() {
-            if let Some(conn) = self.conn(id) {
-                self.collect_http(&conn);
+        loop {
+            match self.events.take() {
+                Taken::Events(events) => return events,
+                Taken::Dirty(ids) => {
+                    for id in ids {
+                        if let Some(conn) = self.conn(id) {
+                            self.collect_http(&conn);
+                        }
+                    }
+                }
             }
         }
-        self.events.take_events()
     }
 
     /// Close every session of the engine (detach, shutdown).
     pub fn terminate_all(&self, code: u16, reason: &str) {
         let conns: Vec<Arc<Conn>> = self.registry.lock().conns.values().cloned().collect();
         for conn in conns {
-            let mut st = conn.state.lock();
-            st.session.terminate(code, reason);
-            self.poke(&conn, &mut st);
+            conn.state.lock().session.terminate(code, reason);
+            match conn.carrier {
+                Carrier::Http { .. } => self.collect_http(&conn),
+                Carrier::WebSocket { .. } => self.poke(&conn, &mut conn.state.lock()),
+            }
         }
     }
 

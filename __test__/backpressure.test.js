@@ -10,16 +10,10 @@ const http = require('node:http');
 const { Readable } = require('node:stream');
 const WebSocket = require('ws');
 const { sockjs } = require('./helpers/app.js');
+const { withTimeout } = require('./helpers/ws-frames.js');
 
 const T = 10000;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 async function startServer(options) {
   const logs = [];

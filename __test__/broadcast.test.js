@@ -7,16 +7,10 @@ const assert = require('node:assert/strict');
 const http = require('node:http');
 const WebSocket = require('ws');
 const { sockjs } = require('./helpers/app.js');
+const { withTimeout } = require('./helpers/ws-frames.js');
 
 const T = 5000;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 // A WebSocket client that records every message it gets.
 async function wsClient(url) {

@@ -12,16 +12,10 @@ const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const WebSocket = require('ws');
 const { sockjs } = require('./helpers/app.js');
+const { withTimeout } = require('./helpers/ws-frames.js');
 
 const T = 5000;
 
-function withTimeout(promise, ms, what) {
-  let timer;
-  const timeout = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-}
 
 function selfSignedCertificate() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockjs-tls-'));

@@ -213,3 +213,19 @@ test('process lifetime: a live WebSocket session keeps Node alive, and nothing d
     child.kill();
   }
 });
+
+test('a half-closed WebSocket (FIN without a close frame) ends its session once and the server keeps serving', async () => {
+  const s = await startServer({});
+  try {
+    const closeP = W.waitEvent(s.server, 'connection', T).then(([conn]) => W.waitEvent(conn, 'close', T));
+    const c = await W.openRawWebSocket(s.port, '/lim/0/half/websocket');
+    assert.equal((await c.reader.nextFrame(T, 'the open frame')).text(), 'o');
+    c.socket.end(); // FIN: the client will send nothing more
+    await closeP;
+    await c.reader.waitClosed(T, 'the server to close its side too');
+    const after = await post(`${s.base}/0/after-half/xhr`);
+    assert.equal(after.text, 'o\n');
+  } finally {
+    await s.close();
+  }
+});

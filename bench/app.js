@@ -39,9 +39,30 @@ broadcast.on('connection', (conn) => {
   conn.on('close', () => audience.delete(conn));
 });
 
+// The same fan-out through the package's one-call broadcast where it has one
+// (this package), else the same write loop (sockjs 0.3.24 has none).
+const nativeAudience = new Set();
+const nativeBroadcast = sockjs.createServer({ log: quiet });
+nativeBroadcast.on('connection', (conn) => {
+  conn.on('data', (message) => {
+    if (message === 'join') {
+      nativeAudience.add(conn);
+      conn.write('joined');
+      return;
+    }
+    if (typeof nativeBroadcast.broadcast === 'function') {
+      nativeBroadcast.broadcast(message, nativeAudience);
+    } else {
+      for (const member of nativeAudience) member.write(message);
+    }
+  });
+  conn.on('close', () => nativeAudience.delete(conn));
+});
+
 const server = http.createServer();
 echo.installHandlers(server, { prefix: '/echo' });
 broadcast.installHandlers(server, { prefix: '/broadcast' });
+nativeBroadcast.installHandlers(server, { prefix: '/broadcast-native' });
 
 server.listen(port, '127.0.0.1', () => {
   process.stdout.write(`READY ${server.address().port}\n`);

@@ -137,6 +137,13 @@ function scenarios(quick, nofile) {
       args: ['broadcast', '--prefix', '/broadcast', '--sessions', big, '--window', 2, '--concurrency', 200, ...timing],
       metrics: rate,
     },
+    {
+      id: `broadcast-native-${big}`,
+      title: `broadcast fan-out through server.broadcast() (0.3.24: the write loop), 1 sender → ${big.toLocaleString('en-US')} receivers`,
+      unit: 'delivery',
+      args: ['broadcast', '--prefix', '/broadcast-native', '--sessions', big, '--window', 2, '--concurrency', 200, ...timing],
+      metrics: rate,
+    },
     idle(quick ? 1000 : 5000),
     idle(quick ? 4000 : 20000),
     {

@@ -26,7 +26,6 @@ const DEFAULTS = {
 };
 
 // Event codes of NativeServer#drain (src/lib.rs).
-const EV_OPEN = 1;
 const EV_MESSAGE = 2;
 const EV_CLOSE = 3;
 const EV_WRITE = 4;
@@ -37,6 +36,16 @@ const EV_LOG = 8;
 const EV_DRAIN = 9;
 
 let chunkingSchedule = null;
+
+// Call the application's log function; a throw from it is rethrown on its
+// own tick so that it cannot break the engine's bookkeeping.
+function safeLog(options, severity, line) {
+  try {
+    options.log(severity, line);
+  } catch (err) {
+    process.nextTick(() => { throw err; });
+  }
+}
 
 class Server extends EventEmitter {
   constructor(userOptions) {
@@ -118,14 +127,6 @@ class Server extends EventEmitter {
     }
   }
 
-  _log(severity, line) {
-    try {
-      this.options.log(severity, line);
-    } catch (err) {
-      process.nextTick(() => { throw err; });
-    }
-  }
-
   // Deliver everything the engine queued, in order. An exception thrown by
   // an application listener is rethrown on its own tick, after the batch,
   // so that no event of the batch is lost.
@@ -139,14 +140,6 @@ class Server extends EventEmitter {
       const id = codes[i + 1];
       try {
         switch (code) {
-          case EV_OPEN: {
-            const session = this._sessions.get(id);
-            if (session) {
-              session.readyState = Transport.OPEN;
-              this.emit('connection', session.connection);
-            }
-            break;
-          }
           case EV_MESSAGE: {
             const message = strings[si++];
             const session = this._sessions.get(id);
@@ -203,7 +196,7 @@ class Server extends EventEmitter {
           }
           case EV_LOG: {
             const severity = strings[si++];
-            this._log(severity, strings[si++]);
+            safeLog(this.options, severity, strings[si++]);
             break;
           }
           default:
@@ -247,11 +240,7 @@ class Listener {
   }
 
   log(severity, line) {
-    try {
-      this.options.log(severity, line);
-    } catch (err) {
-      process.nextTick(() => { throw err; });
-    }
+    safeLog(this.options, severity, line);
   }
 
   // (req, res) for requests, (req, socket, head) for upgrades; true when

@@ -97,7 +97,6 @@ pub struct EventBatch {
     pub buffers: Vec<Buffer>,
 }
 
-pub const EV_OPEN: u32 = 1;
 pub const EV_MESSAGE: u32 = 2;
 pub const EV_CLOSE: u32 = 3;
 pub const EV_WRITE: u32 = 4;
@@ -329,7 +328,6 @@ impl NativeServer {
         };
         for event in events {
             let (code, id) = match event {
-                Event::Open(c) => (EV_OPEN, c),
                 Event::Message(c, s) => {
                     batch.strings.push(s);
                     (EV_MESSAGE, c)

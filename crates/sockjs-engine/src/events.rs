@@ -13,8 +13,6 @@ pub type ReceiverId = u32;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A session is open: emit `'connection'`.
-    Open(ConnId),
     /// A message from the client: emit `'data'`.
     Message(ConnId, String),
     /// The session is over: emit `'end'` and `'close'`.
@@ -125,8 +123,8 @@ mod tests {
     #[test]
     fn wakes_once_per_batch() {
         let (q, wakes) = counting();
-        q.push(Event::Open(1));
         q.push(Event::Message(1, "a".into()));
+        q.push(Event::Message(1, "b".into()));
         q.mark_dirty(1);
         assert_eq!(wakes.load(Ordering::SeqCst), 1);
         assert!(matches!(q.take(), Taken::Dirty(ids) if ids == vec![1]));
@@ -142,7 +140,7 @@ mod tests {
         // events. The drain must not end with that session left behind
         // and no wake pending.
         let (q, wakes) = counting();
-        q.push(Event::Open(1));
+        q.push(Event::Drain(1));
         assert!(matches!(q.take(), Taken::Events(_)));
         q.push(Event::Message(1, "a".into()));
         q.mark_dirty(2);

@@ -210,10 +210,14 @@ impl Engine {
                         events.push(Event::End(rid as ReceiverId));
                     }
                 },
-                Output::Opened => match current.as_mut() {
-                    Some((_, plan)) => plan.opened = true,
-                    None => events.push(Event::Open(conn.id)),
-                },
+                // Only `attach` opens a session, and it runs while a request
+                // is answered; JS announces the connection from the plan.
+                Output::Opened => {
+                    debug_assert!(current.is_some(), "a session opens only while a request is answered");
+                    if let Some((_, plan)) = current.as_mut() {
+                        plan.opened = true;
+                    }
+                }
                 Output::Closed => {
                     closed = true;
                     events.push(Event::Close(conn.id));

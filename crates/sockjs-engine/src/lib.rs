@@ -293,13 +293,18 @@ impl Engine {
                 st.scheduled = None;
                 st.session.handle_timeout(now);
             }
-            // Collected here, not at the next drain: an expired session must
-            // leave the registry at once, or a poll arriving meanwhile would
-            // find it and be told another connection is open.
-            match conn.carrier {
-                Carrier::Http { .. } => self.collect_http(&conn),
-                Carrier::WebSocket { .. } => self.poke(&conn, &mut conn.state.lock()),
-            }
+            self.settle(&conn);
+        }
+    }
+
+    /// Act on a session's outputs now. An HTTP session is collected here,
+    /// not at the next drain: one that closed must leave the registry at
+    /// once, or a poll arriving meanwhile would find it and be told another
+    /// connection is open. A WebSocket task is woken.
+    fn settle(&self, conn: &Conn) {
+        match conn.carrier {
+            Carrier::Http { .. } => self.collect_http(conn),
+            Carrier::WebSocket { .. } => self.poke(conn, &mut conn.state.lock()),
         }
     }
 
@@ -334,10 +339,7 @@ impl Engine {
         let conns: Vec<Arc<Conn>> = self.registry.lock().conns.values().cloned().collect();
         for conn in conns {
             conn.state.lock().session.terminate(code, reason);
-            match conn.carrier {
-                Carrier::Http { .. } => self.collect_http(&conn),
-                Carrier::WebSocket { .. } => self.poke(&conn, &mut conn.state.lock()),
-            }
+            self.settle(&conn);
         }
     }
 

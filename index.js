@@ -5,7 +5,7 @@
 
 const { EventEmitter } = require('node:events');
 const { NativeServer } = require('./binding.js');
-const { AdoptedSocket, Session, Transport } = require('./lib/transport');
+const { AdoptedReceiver, Session, Transport } = require('./lib/transport');
 const pkg = require('./package.json');
 
 const DEFAULTS = {
@@ -373,13 +373,8 @@ class Listener {
     session.decorateConnection(req);
     if (adopt) {
       // Node's socket is about to go; consumers that reach for it (Meteor)
-      // get a stand-in, made only when asked for: most never ask.
-      const snapshot = AdoptedSocket.snapshot(socket);
-      let standIn = null;
-      Object.defineProperty(session.recv, 'connection', {
-        enumerable: true,
-        get: () => standIn || (standIn = new AdoptedSocket(snapshot)),
-      });
+      // get a stand-in.
+      session.recv = new AdoptedReceiver(session.connection, session.recv.protocol);
     }
     this.server._sessions.set(id, session);
     this.server.holdProcess(id);

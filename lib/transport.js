@@ -22,13 +22,40 @@ const HEADER_WHITELIST = [
   'host', 'user-agent', 'accept-language',
 ];
 
+// A random (version 4) UUID as one flat string. crypto.randomUUID() builds
+// its result by concatenation, which V8 keeps as a chain of 14 small string
+// objects for as long as the connection lives: ~450 bytes per idle session.
+const UUID_BATCH = 256;
+const uuidRandom = Buffer.alloc(16 * UUID_BATCH);
+let uuidNext = UUID_BATCH;
+const uuidText = Buffer.alloc(36);
+const HEX = Buffer.from('0123456789abcdef');
+
+function randomUuid() {
+  if (uuidNext === UUID_BATCH) {
+    crypto.randomFillSync(uuidRandom);
+    uuidNext = 0;
+  }
+  const at = 16 * uuidNext++;
+  uuidRandom[at + 6] = (uuidRandom[at + 6] & 0x0f) | 0x40;
+  uuidRandom[at + 8] = (uuidRandom[at + 8] & 0x3f) | 0x80;
+  let out = 0;
+  for (let i = 0; i < 16; i++) {
+    if (i === 4 || i === 6 || i === 8 || i === 10) uuidText[out++] = 0x2d;
+    const byte = uuidRandom[at + i];
+    uuidText[out++] = HEX[byte >> 4];
+    uuidText[out++] = HEX[byte & 15];
+  }
+  return uuidText.toString('latin1', 0, 36);
+}
+
 // A legacy `stream.Stream`, as in sockjs-node 0.3: `write` after close
 // returns false instead of emitting an error, and `pipe` works both ways.
 class SockJSConnection extends stream.Stream {
   constructor(session) {
     super();
     this._session = session;
-    this.id = crypto.randomUUID();
+    this.id = randomUuid();
     this.headers = {};
     this.prefix = session.prefix;
   }
@@ -147,34 +174,43 @@ class Session {
   }
 }
 
-// What `conn._session.recv.connection` is once the engine has adopted a
-// WebSocket's descriptor and Node's own socket is gone: an unconnected
-// net.Socket that keeps the addresses as they were and accepts the tuning
+// What `conn._session.recv` is once the engine has adopted a WebSocket's
+// descriptor and Node's own socket is gone. Its `connection` is a stand-in
+// made only when asked for (most applications never ask): an unconnected
+// net.Socket that keeps the connection's addresses and accepts the tuning
 // calls consumers make (Meteor calls setTimeout). They do not reach the
 // connection: the engine runs its own heartbeats and close handshakes, as
-// the upgraded socket of sockjs-node ran none of these either.
-const ADDRESS_KEYS = ['remoteAddress', 'remotePort', 'remoteFamily', 'localAddress', 'localPort'];
-
-class AdoptedSocket extends net.Socket {
-  // What to keep of Node's socket before it is destroyed.
-  static snapshot(socket) {
-    let address;
-    try {
-      address = socket.address();
-    } catch {
-      address = {};
-    }
-    const snap = { address };
-    for (const key of ADDRESS_KEYS) snap[key] = socket[key];
-    return snap;
+// the upgraded socket of sockjs-node ran none of these either. A class with
+// a prototype getter, not a closure: it stays small for every idle session.
+class AdoptedReceiver {
+  constructor(connection, protocol) {
+    this._connection = connection;
+    this._standIn = null;
+    this.protocol = protocol;
   }
 
-  constructor(snapshot) {
+  get connection() {
+    if (!this._standIn) this._standIn = new AdoptedSocket(this._connection);
+    return this._standIn;
+  }
+}
+
+class AdoptedSocket extends net.Socket {
+  // `conn` holds what decorateConnection copied from Node's socket.
+  constructor(conn) {
     super();
-    for (const key of ADDRESS_KEYS) {
-      Object.defineProperty(this, key, { value: snapshot[key], enumerable: true });
+    const local = conn.address || {};
+    const remote = {
+      remoteAddress: conn.remoteAddress,
+      remotePort: conn.remotePort,
+      remoteFamily: net.isIPv6(conn.remoteAddress || '') ? 'IPv6' : 'IPv4',
+      localAddress: local.address,
+      localPort: local.port,
+    };
+    for (const key of Object.keys(remote)) {
+      Object.defineProperty(this, key, { value: remote[key], enumerable: true });
     }
-    this._adoptedAddress = snapshot.address;
+    this._adoptedAddress = local;
   }
 
   address() {
@@ -190,4 +226,4 @@ class AdoptedSocket extends net.Socket {
   }
 }
 
-module.exports = { Transport, Session, SockJSConnection, AdoptedSocket, HEADER_WHITELIST };
+module.exports = { Transport, Session, SockJSConnection, AdoptedReceiver, AdoptedSocket, HEADER_WHITELIST };

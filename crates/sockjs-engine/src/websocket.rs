@@ -8,6 +8,7 @@
 //! duplex pipe, fed by JavaScript and drained back to it as events. Both run
 //! `serve`, so there is one WebSocket implementation.
 
+use std::future::Future;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::Arc;
@@ -101,16 +102,15 @@ impl Engine {
         let std_stream = std::net::TcpStream::from(owned);
         std_stream.set_nonblocking(true)?;
         let _ = std_stream.set_nodelay(true);
+        let rt = crate::runtime::get();
+        // Registering with tokio's reactor needs its context, not its thread.
+        let stream = {
+            let _context = rt.enter();
+            tokio::net::TcpStream::from_std(std_stream)?
+        };
         let (conn, wake) = self.new_websocket_conn(&start);
         let id = conn.id;
-        let engine = self.clone();
-        let task = async move {
-            match tokio::net::TcpStream::from_std(std_stream) {
-                Ok(stream) => serve(engine, conn, wake, stream, start).await,
-                Err(e) => engine.finish(&conn, Some(format!("WebSocket adoption failed: {e}"))),
-            }
-        };
-        crate::runtime::get().spawn(self.clone().guarded(id, task));
+        rt.spawn(self.clone().guarded(id, serve(self.clone(), conn, wake, stream, start)));
         Ok(id)
     }
 
@@ -157,13 +157,19 @@ impl Engine {
 
     /// Run a connection's task so that a panic in it becomes a log line and
     /// a closed session, never a lost one.
-    async fn guarded(self: Arc<Self>, id: ConnId, task: impl std::future::Future<Output = ()>) {
-        if let Err(panic) = AssertUnwindSafe(task).catch_unwind().await {
-            let what = panic_message(&panic);
-            if let Some(conn) = self.conn(id) {
-                self.finish(&conn, Some(format!("Internal error in a WebSocket session: {what}")));
+    ///
+    /// Not an `async fn`: one would keep the task's future twice (as its
+    /// argument and inside `catch_unwind`), doubling every connection's
+    /// task allocation.
+    fn guarded(self: Arc<Self>, id: ConnId, task: impl Future<Output = ()>) -> impl Future<Output = ()> {
+        AssertUnwindSafe(task).catch_unwind().map(move |outcome| {
+            if let Err(panic) = outcome {
+                let what = panic_message(&panic);
+                if let Some(conn) = self.conn(id) {
+                    self.finish(&conn, Some(format!("Internal error in a WebSocket session: {what}")));
+                }
             }
-        }
+        })
     }
 
     /// The connection is over: close the session, forget it and tell the
@@ -258,13 +264,28 @@ where
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(Some(max))
         .max_frame_size(Some(max));
-    let mut ws = WebSocketStream::from_partially_read(stream, start.head, Role::Server, Some(config)).await;
+    // Rare and large futures (this one, the closing handshakes) are boxed:
+    // the task's future is as large as its largest await, and it is held
+    // for as long as the connection lives.
+    let mut ws = Box::pin(WebSocketStream::from_partially_read(
+        stream,
+        start.head,
+        Role::Server,
+        Some(config),
+    ))
+    .await;
 
     let heartbeat = engine
         .options(start.install)
         .map_or(PONG_TIMEOUT, |o| Duration::from_millis(o.session.heartbeat_ms));
     let pong_timeout = heartbeat.min(PONG_TIMEOUT);
     let mut pong_deadline: Option<tokio::time::Instant> = None;
+    // One timer for the heartbeat and the pong deadline, made once and
+    // moved only when the earliest of them changes: a timer made afresh on
+    // every turn of the loop registers with tokio's timer wheel and leaves
+    // it again for every message.
+    let mut timer = Box::pin(tokio::time::sleep(Duration::ZERO));
+    let mut armed: Option<tokio::time::Instant> = None;
     let outcome: Result<(), String> = loop {
         // Carry out what the session asked for.
         let (writes, end) = take_outputs(&conn, start.kind);
@@ -293,11 +314,21 @@ where
         }
         if let Some((code, reason)) = end {
             engine.finish(&conn, None);
-            close_gracefully(&mut ws, code, &reason).await;
+            Box::pin(close_gracefully(&mut ws, code, &reason)).await;
             return;
         }
 
-        let deadline = conn.state.lock().session.deadline().map(|at| engine.clock.instant(at));
+        let heartbeat_at = conn.state.lock().session.deadline().map(|at| engine.clock.instant(at));
+        let next = match (heartbeat_at, pong_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if next != armed {
+            if let Some(at) = next {
+                timer.as_mut().reset(at);
+            }
+            armed = next;
+        }
         tokio::select! {
             incoming = ws.next() => match incoming {
                 None => break Ok(()),
@@ -308,7 +339,7 @@ where
                     // frame goes out, no handshake is awaited.
                     let (code, reason) = close_code_for(&e);
                     engine.finish(&conn, Some(format!("WebSocket closed with {code}: {e}")));
-                    fail_connection(&mut ws, code, reason).await;
+                    Box::pin(fail_connection(&mut ws, code, reason)).await;
                     return;
                 }
                 Some(Ok(message)) => {
@@ -317,7 +348,7 @@ where
                         Message::Text(text) => {
                             if let Err((code, reason)) = deliver(&engine, &conn, start.kind, text.as_str()) {
                                 engine.finish(&conn, None);
-                                close_gracefully(&mut ws, code, reason).await;
+                                Box::pin(close_gracefully(&mut ws, code, reason)).await;
                                 return;
                             }
                         }
@@ -325,14 +356,14 @@ where
                             let text = String::from_utf8_lossy(&bytes).into_owned();
                             if let Err((code, reason)) = deliver(&engine, &conn, start.kind, &text) {
                                 engine.finish(&conn, None);
-                                close_gracefully(&mut ws, code, reason).await;
+                                Box::pin(close_gracefully(&mut ws, code, reason)).await;
                                 return;
                             }
                         }
                         Message::Close(_) => {
                             // tungstenite answers the close; read until it ends.
                             engine.finish(&conn, None);
-                            drain_until_closed(&mut ws).await;
+                            Box::pin(drain_until_closed(&mut ws)).await;
                             return;
                         }
                         Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => {}
@@ -342,33 +373,29 @@ where
             _ = wake.notified() => {
                 conn.state.lock().session.flush(engine.clock.now());
             }
-            _ = sleep_until_opt(deadline) => {
-                // The only timer of an attached session is its heartbeat.
-                conn.state.lock().session.handle_timeout(engine.clock.now());
-                if pong_deadline.is_none() {
-                    pong_deadline = Some(tokio::time::Instant::now() + pong_timeout);
-                }
-                if ws.send(Message::Ping(Default::default())).await.is_err() {
-                    break Ok(());
-                }
-            }
-            _ = sleep_until_opt(pong_deadline) => {
-                pong_deadline = None;
-                let mut st = conn.state.lock();
-                if !st.session.close(engine.clock.now(), 3000, "No response from heartbeat") {
-                    st.session.terminate(3000, "No response from heartbeat");
+            _ = &mut timer, if armed.is_some() => {
+                armed = None;
+                let now = tokio::time::Instant::now();
+                if pong_deadline.is_some_and(|at| at <= now) {
+                    pong_deadline = None;
+                    let mut st = conn.state.lock();
+                    if !st.session.close(engine.clock.now(), 3000, "No response from heartbeat") {
+                        st.session.terminate(3000, "No response from heartbeat");
+                    }
+                } else if heartbeat_at.is_some_and(|at| at <= now) {
+                    // The only timer of an attached session is its heartbeat.
+                    conn.state.lock().session.handle_timeout(engine.clock.now());
+                    if pong_deadline.is_none() {
+                        pong_deadline = Some(now + pong_timeout);
+                    }
+                    if ws.send(Message::Ping(Default::default())).await.is_err() {
+                        break Ok(());
+                    }
                 }
             }
         }
     };
     engine.finish(&conn, outcome.err());
-}
-
-async fn sleep_until_opt(at: Option<tokio::time::Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
 }
 
 /// Hand a client frame's messages to the application. `Err` carries the

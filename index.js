@@ -56,13 +56,14 @@ class Server extends EventEmitter {
     this._receivers = new Map(); // native receiver id -> http.ServerResponse
     this._attached = new Map(); // http server -> { request, upgrade } (0.4 attach)
     this._sockets = new Map(); // native id -> bridged net/tls socket
-    this._held = new Set(); // native WebSocket sessions keeping Node alive
+    this._held = new Set(); // native ids of the sessions keeping Node alive
     this._keepAlive = null;
+    this._drainScheduled = false;
   }
 
   // The native engine, created on first install.
   get engine() {
-    if (!this._engine) this._engine = new NativeServer(() => this._drain());
+    if (!this._engine) this._engine = new NativeServer(() => this._scheduleDrain());
     return this._engine;
   }
 
@@ -125,6 +126,18 @@ class Server extends EventEmitter {
     if (this._attached.size === 0 && this._engine) {
       this._engine.terminateAll(1001, 'Server going away');
     }
+  }
+
+  // The engine has events: drain them at the end of this tick. The engine
+  // calls this through its threadsafe function for events of its own
+  // threads, and directly at the end of a call from here that queued some
+  // (a message posted over HTTP, a write to a polling session): those are
+  // delivered in the same turn of the event loop, as sockjs-node does,
+  // without a round trip through libuv.
+  _scheduleDrain() {
+    if (this._drainScheduled) return;
+    this._drainScheduled = true;
+    setImmediate(drainOnTick, this);
   }
 
   // Deliver everything the engine queued, in order. An exception thrown by
@@ -328,6 +341,9 @@ class Listener {
       if (!session) {
         session = new Session(engine, plan.conn, this.prefix);
         this.server._sessions.set(plan.conn, session);
+        // Until it closes (disconnect_delay after its last request at the
+        // latest), as sockjs-node's session timers kept Node alive.
+        this.server.holdProcess(plan.conn);
       }
       session.recv = { connection: req.socket, response: res, protocol: plan.protocol };
       try {
@@ -422,8 +438,8 @@ Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
   socket.on('close', ended);
 };
 
-// A native WebSocket session keeps Node alive, as its socket did; an idle
-// engine keeps nothing alive.
+// A session keeps Node alive until it closes, as sockjs-node's sockets and
+// session timers did; an idle engine keeps nothing alive.
 Server.prototype.holdProcess = function holdProcess(id) {
   this._held.add(id);
   if (!this._keepAlive) this._keepAlive = setInterval(() => {}, 0x7fffffff);
@@ -435,6 +451,11 @@ Server.prototype.releaseProcess = function releaseProcess(id) {
     this._keepAlive = null;
   }
 };
+
+function drainOnTick(server) {
+  server._drainScheduled = false;
+  server._drain();
+}
 
 // Collect a request body up to `limit` bytes; past it the rest is read and
 // dropped, and `tooLarge` is reported.

@@ -214,6 +214,59 @@ test('process lifetime: a live WebSocket session keeps Node alive, and nothing d
   }
 });
 
+// The same over HTTP: an xhr-polling session outlives its last request by
+// disconnect_delay, and the child must wait for it to close (and hear
+// 'close') before it exits, as sockjs-node's session timer made it wait.
+const HTTP_CHILD = `
+const http = require('http');
+const sockjs = require(${JSON.stringify(path.resolve(implPath))});
+const server = sockjs.createServer({ log: () => {}, disconnect_delay: 300 });
+const httpServer = http.createServer();
+server.installHandlers(httpServer, { prefix: '/p' });
+server.on('connection', (conn) => {
+  conn.on('close', () => process.stdout.write('session closed\\n'));
+});
+httpServer.listen(0, '127.0.0.1', () => process.stdout.write('port ' + httpServer.address().port + '\\n'));
+process.stdin.on('data', () => httpServer.close(() => process.stdout.write('listener closed\\n')));
+`;
+
+test('process lifetime: an HTTP session waiting out disconnect_delay keeps Node alive until it closes', async () => {
+  const child = spawn(process.execPath, ['-e', HTTP_CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+    const port = await W.withTimeout(
+      new Promise((resolve) => {
+        child.stdout.on('data', (d) => {
+          out += d;
+          const m = /port (\d+)/.exec(out);
+          if (m) resolve(Number(m[1]));
+        });
+      }),
+      T,
+      'the child to listen',
+    );
+    const agent = new http.Agent({ keepAlive: false });
+    const opened = await new Promise((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/p/0/held/xhr', agent }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve(body));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(opened, 'o\n');
+    child.stdin.end('close\n');
+    const code = await W.withTimeout(exited, T, 'the child to exit by itself after the session closed');
+    assert.equal(code, 0);
+    assert.match(out, /listener closed/);
+    assert.match(out, /session closed/, "the session's 'close' was heard before the process exited");
+  } finally {
+    child.kill();
+  }
+});
+
 test('a half-closed WebSocket (FIN without a close frame) ends its session once and the server keeps serving', async () => {
   const s = await startServer({});
   try {

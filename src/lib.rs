@@ -1,10 +1,12 @@
 //! napi glue: exposes the engine to the JavaScript facade (`index.js`) as a
 //! `NativeServer` class. Conversions only; no protocol logic lives here.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Function};
+use napi::bindgen_prelude::{Buffer, Function, FunctionRef};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
+use napi::Env;
 use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
 use sockjs_core::route::Enabled;
@@ -109,6 +111,11 @@ pub const EV_DRAIN: u32 = 9;
 #[napi]
 pub struct NativeServer {
     engine: Arc<Engine>,
+    /// JavaScript's wake function, for wakes that happen on its own thread.
+    wake: FunctionRef<(), ()>,
+    /// Events were queued by a call from JavaScript itself: the call calls
+    /// `wake` before it returns, with no round trip through libuv.
+    local_wake: Arc<AtomicBool>,
 }
 
 fn millis(v: f64) -> u64 {
@@ -122,7 +129,9 @@ fn millis(v: f64) -> u64 {
 #[napi]
 impl NativeServer {
     /// `wake` is called (with no arguments) whenever events wait in the
-    /// queue; it must call `drain()`. It does not keep Node alive.
+    /// queue; it must have `drain()` called soon (not from inside `wake`:
+    /// it may run at the end of any method of this class). It does not keep
+    /// Node alive.
     #[napi(constructor, catch_unwind)]
     pub fn new(wake: Function<(), ()>) -> napi::Result<NativeServer> {
         let tsfn = wake
@@ -130,14 +139,36 @@ impl NativeServer {
             .weak::<true>()
             .callee_handled::<false>()
             .build()?;
-        let engine = Engine::new(Box::new(move || {
+        let later = sockjs_engine::runtime::deferred(move || {
             tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+        });
+        let js_thread = std::thread::current().id();
+        let local_wake = Arc::new(AtomicBool::new(false));
+        let local = local_wake.clone();
+        let engine = Engine::new(Box::new(move || {
+            if std::thread::current().id() == js_thread {
+                local.store(true, Ordering::Relaxed);
+            } else {
+                later();
+            }
         }));
-        Ok(NativeServer { engine })
+        Ok(NativeServer {
+            engine,
+            wake: wake.create_ref()?,
+            local_wake,
+        })
+    }
+
+    /// Return `value`, calling `wake` first if this call queued events.
+    fn woken<T>(&self, env: &Env, value: T) -> napi::Result<T> {
+        if self.local_wake.swap(false, Ordering::Relaxed) {
+            self.wake.borrow_back(env)?.call(())?;
+        }
+        Ok(value)
     }
 
     #[napi(catch_unwind)]
-    pub fn install(&self, o: InstallOptions) -> napi::Result<u32> {
+    pub fn install(&self, env: Env, o: InstallOptions) -> napi::Result<u32> {
         let mut opts = Options::new(&o.sockjs_url);
         if let Some(names) = &o.transports {
             opts.enabled = Enabled::from_names(names.iter().map(String::as_str)).map_err(napi::Error::from_reason)?;
@@ -166,11 +197,12 @@ impl NativeServer {
             0 => usize::MAX,
             n => n as usize,
         };
-        Ok(self.engine.install(opts))
+        let install = self.engine.install(opts);
+        self.woken(&env, install)
     }
 
     #[napi(catch_unwind)]
-    pub fn upgrade(&self, install: u32, r: RequestInfo, u: UpgradeInfo) -> UpgradeDecision {
+    pub fn upgrade(&self, env: Env, install: u32, r: RequestInfo, u: UpgradeInfo) -> napi::Result<UpgradeDecision> {
         let req = request_of(&r);
         let h = UpgradeHeaders {
             upgrade: u.upgrade.as_deref(),
@@ -178,7 +210,7 @@ impl NativeServer {
             version: u.version.as_deref(),
             key: u.key.as_deref(),
         };
-        match self.engine.check_upgrade(install, &req, &h) {
+        let decision = match self.engine.check_upgrade(install, &req, &h) {
             Ok(kind) => UpgradeDecision {
                 refusal: None,
                 raw: kind == Kind::Raw,
@@ -187,7 +219,8 @@ impl NativeServer {
                 refusal: Some(bytes.into()),
                 raw: false,
             },
-        }
+        };
+        self.woken(&env, decision)
     }
 
     /// Adopt a plain TCP socket's descriptor for a WebSocket (the caller
@@ -228,7 +261,7 @@ impl NativeServer {
     }
 
     #[napi(catch_unwind)]
-    pub fn request(&self, install: u32, r: RequestInfo) -> RequestPlan {
+    pub fn request(&self, env: Env, install: u32, r: RequestInfo) -> napi::Result<RequestPlan> {
         let req = request_of(&r);
         let plan = self.engine.request(install, &req);
         let a = plan.answer;
@@ -243,7 +276,7 @@ impl NativeServer {
             headers.push(name.to_owned());
             headers.push(value);
         }
-        RequestPlan {
+        let plan = RequestPlan {
             status: u32::from(a.status),
             headers,
             body: a.body,
@@ -257,31 +290,35 @@ impl NativeServer {
             needs_base_url: a.needs_base_url,
             protocol: plan.protocol.map(str::to_owned),
             kind,
-        }
+        };
+        self.woken(&env, plan)
     }
 
     #[napi(catch_unwind)]
-    pub fn receiver_aborted(&self, receiver: u32) {
+    pub fn receiver_aborted(&self, env: Env, receiver: u32) -> napi::Result<()> {
         self.engine.receiver_aborted(receiver);
+        self.woken(&env, ())
     }
 
     /// 0: queued, keep writing; 1: queued, but past the high-water mark (a
     /// `drain` event follows once the buffer empties); 2: refused, the
     /// session is not open (or was closed for going over the hard limit).
     #[napi(catch_unwind)]
-    pub fn send(&self, conn: u32, message: String) -> u32 {
-        match self.engine.send(conn, message) {
+    pub fn send(&self, env: Env, conn: u32, message: String) -> napi::Result<u32> {
+        let sent = match self.engine.send(conn, message) {
             Sent::Queued => 0,
             Sent::Full => 1,
             Sent::Refused => 2,
-        }
+        };
+        self.woken(&env, sent)
     }
 
     /// Write `message` to the sessions `conns` (all of this server's when
     /// absent); returns how many took it.
     #[napi(catch_unwind)]
-    pub fn broadcast(&self, message: String, conns: Option<Vec<u32>>) -> u32 {
-        self.engine.broadcast(&message, conns.as_deref()) as u32
+    pub fn broadcast(&self, env: Env, message: String, conns: Option<Vec<u32>>) -> napi::Result<u32> {
+        let taken = self.engine.broadcast(&message, conns.as_deref()) as u32;
+        self.woken(&env, taken)
     }
 
     #[napi(catch_unwind)]
@@ -290,8 +327,9 @@ impl NativeServer {
     }
 
     #[napi(catch_unwind)]
-    pub fn close(&self, conn: u32, code: u32, reason: String) -> bool {
-        self.engine.close(conn, code.min(u32::from(u16::MAX)) as u16, &reason)
+    pub fn close(&self, env: Env, conn: u32, code: u32, reason: String) -> napi::Result<bool> {
+        let closed = self.engine.close(conn, code.min(u32::from(u16::MAX)) as u16, &reason);
+        self.woken(&env, closed)
     }
 
     #[napi(catch_unwind)]
@@ -305,8 +343,9 @@ impl NativeServer {
     }
 
     #[napi(catch_unwind)]
-    pub fn terminate_all(&self, code: u32, reason: String) {
+    pub fn terminate_all(&self, env: Env, code: u32, reason: String) -> napi::Result<()> {
         self.engine.terminate_all(code.min(u32::from(u16::MAX)) as u16, &reason);
+        self.woken(&env, ())
     }
 
     /// The chunking test's writes, as [delay in ms, chunk] pairs.
@@ -366,8 +405,6 @@ fn kind_of(raw: bool) -> Kind {
 }
 
 fn request_of(r: &RequestInfo) -> Request<'_> {
-    let mut entropy = [0u8; 4];
-    sockjs_engine::random_fill(&mut entropy);
     Request {
         method: &r.method,
         path: &r.path,
@@ -381,6 +418,6 @@ fn request_of(r: &RequestInfo) -> Request<'_> {
         body_too_large: r.body_too_large,
         base_url: r.base_url.as_deref(),
         now_unix: Clock::unix_now(),
-        entropy: u32::from_le_bytes(entropy),
+        entropy: sockjs_engine::entropy(),
     }
 }

@@ -107,6 +107,8 @@ pub struct Engine {
     next_receiver: AtomicU32,
     /// Feeds of bridged WebSocket byte pipes.
     pipes: Mutex<HashMap<ConnId, tokio::sync::mpsc::UnboundedSender<Option<Vec<u8>>>>>,
+    /// The thread that made the engine: JavaScript's.
+    home: std::thread::ThreadId,
 }
 
 impl Engine {
@@ -121,6 +123,7 @@ impl Engine {
             next_conn: AtomicU32::new(1),
             next_receiver: AtomicU32::new(1),
             pipes: Mutex::new(HashMap::new()),
+            home: std::thread::current().id(),
         });
         let weak = Arc::downgrade(&engine);
         timers::spawn(&engine.timers, engine.clock, move |due| {
@@ -271,16 +274,21 @@ impl Engine {
             .map_or(ReadyState::Closed, |c| c.state.lock().session.ready_state())
     }
 
-    /// Have the session's carrier act on new outputs.
+    /// Have the session's carrier act on new outputs. An HTTP session's
+    /// outputs are collected at the next drain. A WebSocket task is woken at
+    /// once, unless the application wrote from JavaScript's thread: then
+    /// also at the next drain (the end of this turn of the event loop), so
+    /// that a batch of writes wakes the task once and the task does not
+    /// preempt JavaScript after every message when both share a core.
     fn poke(&self, conn: &Conn, st: &mut ConnState) {
         match &conn.carrier {
-            Carrier::Http { .. } => {
+            Carrier::WebSocket { wake } if std::thread::current().id() != self.home => wake.notify_one(),
+            _ => {
                 if !st.dirty {
                     st.dirty = true;
                     self.events.mark_dirty(conn.id);
                 }
             }
-            Carrier::WebSocket { wake } => wake.notify_one(),
         }
     }
 
@@ -325,8 +333,13 @@ impl Engine {
                 Taken::Events(events) => return events,
                 Taken::Dirty(ids) => {
                     for id in ids {
-                        if let Some(conn) = self.conn(id) {
-                            self.collect_http(&conn);
+                        let Some(conn) = self.conn(id) else { continue };
+                        match &conn.carrier {
+                            Carrier::Http { .. } => self.collect_http(&conn),
+                            Carrier::WebSocket { wake } => {
+                                conn.state.lock().dirty = false;
+                                wake.notify_one();
+                            }
                         }
                     }
                 }
@@ -353,7 +366,25 @@ impl Engine {
     }
 }
 
-/// Fill `buf` with random bytes from the OS; false if none could be had.
-pub fn random_fill(buf: &mut [u8]) -> bool {
-    getrandom::fill(buf).is_ok()
+/// A random number for `/info`'s `entropy` (a load-balancing hint, not a
+/// secret; sockjs-node uses Math.random). A per-thread xorshift generator
+/// seeded once from the OS: asking the OS on every request cost a syscall
+/// per HTTP request, since every request's answer may need it.
+pub fn entropy() -> u32 {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            let mut seed = [0u8; 8];
+            let _ = getrandom::fill(&mut seed);
+            u64::from_le_bytes(seed) | 1
+        });
+    }
+    STATE.with(|state| {
+        let mut x = state.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        state.set(x);
+        (x >> 32) as u32
+    })
 }

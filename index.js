@@ -63,7 +63,10 @@ class Server extends EventEmitter {
 
   // The native engine, created on first install.
   get engine() {
-    if (!this._engine) this._engine = new NativeServer(() => this._scheduleDrain());
+    if (!this._engine) {
+      this._engine = new NativeServer(() => this._scheduleDrain());
+      closeOnExit(this._engine);
+    }
     return this._engine;
   }
 
@@ -451,6 +454,26 @@ Server.prototype.releaseProcess = function releaseProcess(id) {
     this._keepAlive = null;
   }
 };
+
+// On process.exit() the kernel would drop every WebSocket without a close
+// frame (clients see 1006). 'exit' listeners cannot wait asynchronously, so
+// the engine blocks this thread briefly (bounded) while its own threads
+// send each session's close frame.
+const EXIT_CLOSE_WAIT_MS = 200;
+let engines = null;
+
+function closeOnExit(engine) {
+  if (!engines) {
+    engines = new Set();
+    process.once('exit', () => {
+      for (const ref of engines) {
+        const engine = ref.deref();
+        if (engine) engine.shutdown(1001, 'Server shutting down', EXIT_CLOSE_WAIT_MS);
+      }
+    });
+  }
+  engines.add(new WeakRef(engine));
+}
 
 function drainOnTick(server) {
   server._drainScheduled = false;

@@ -267,6 +267,54 @@ test('process lifetime: an HTTP session waiting out disconnect_delay keeps Node 
   }
 });
 
+// process.exit() with live WebSocket sessions: each client still gets its
+// close (SockJS: the c frame, then a normal WebSocket close; raw: 1001).
+const EXIT_CHILD = `
+const http = require('http');
+const sockjs = require(${JSON.stringify(path.resolve(implPath))});
+const server = sockjs.createServer({ log: () => {} });
+const httpServer = http.createServer();
+server.installHandlers(httpServer, { prefix: '/p' });
+let open = 0;
+server.on('connection', (conn) => {
+  open += 1;
+  if (open === 2) process.stdout.write('both open\\n');
+  conn.on('data', () => process.exit(0));
+});
+httpServer.listen(0, '127.0.0.1', () => process.stdout.write('port ' + httpServer.address().port + '\\n'));
+`;
+
+test('process.exit() sends every WebSocket session its close frame', async () => {
+  const child = spawn(process.execPath, ['-e', EXIT_CHILD], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    let out = '';
+    const waitFor = (re, what) =>
+      W.withTimeout(
+        new Promise((resolve) => {
+          const check = () => (re.test(out) ? resolve(re.exec(out)) : setTimeout(check, 10));
+          child.stdout.on('data', (d) => (out += d));
+          check();
+        }),
+        T,
+        what,
+      );
+    const port = Number((await waitFor(/port (\d+)/, 'the child to listen'))[1]);
+    const framed = new WebSocket(`ws://127.0.0.1:${port}/p/0/exit/websocket`);
+    const raw = new WebSocket(`ws://127.0.0.1:${port}/p/websocket`);
+    const framedMessages = [];
+    framed.on('message', (m) => framedMessages.push(String(m)));
+    const framedClose = new Promise((resolve) => framed.once('close', (code) => resolve(code)));
+    const rawClose = new Promise((resolve) => raw.once('close', (code, reason) => resolve([code, String(reason)])));
+    await waitFor(/both open/, 'both sessions to open');
+    raw.send('exit now');
+    assert.equal(await W.withTimeout(framedClose, T, 'the SockJS session to close'), 1000);
+    assert.deepEqual(framedMessages, ['o', 'c[1001,"Server shutting down"]']);
+    assert.deepEqual(await W.withTimeout(rawClose, T, 'the raw session to close'), [1001, 'Server shutting down']);
+  } finally {
+    child.kill();
+  }
+});
+
 test('a half-closed WebSocket (FIN without a close frame) ends its session once and the server keeps serving', async () => {
   const s = await startServer({});
   try {

@@ -348,6 +348,15 @@ impl NativeServer {
         self.woken(&env, ())
     }
 
+    /// The process is exiting: close every session; wait up to `wait_ms`
+    /// for WebSocket close frames to go out.
+    #[napi(catch_unwind)]
+    pub fn shutdown(&self, code: u32, reason: String, wait_ms: u32) {
+        let wait = std::time::Duration::from_millis(u64::from(wait_ms));
+        self.engine
+            .shutdown(code.min(u32::from(u16::MAX)) as u16, &reason, wait);
+    }
+
     /// The chunking test's writes, as [delay in ms, chunk] pairs.
     #[napi(catch_unwind)]
     pub fn chunking_test_schedule() -> Vec<(u32, String)> {

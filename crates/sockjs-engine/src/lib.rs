@@ -86,6 +86,9 @@ pub struct Conn {
     pub install: u32,
     pub carrier: Carrier,
     pub state: Mutex<ConnState>,
+    /// A WebSocket task is done writing: its close frame went out, or the
+    /// connection is gone. What `shutdown` waits for.
+    closed_out: std::sync::atomic::AtomicBool,
 }
 
 #[derive(Default)]
@@ -166,6 +169,7 @@ impl Engine {
             id,
             install,
             carrier,
+            closed_out: std::sync::atomic::AtomicBool::new(false),
             state: Mutex::new(ConnState {
                 session,
                 scheduled: None,
@@ -353,6 +357,26 @@ impl Engine {
         for conn in conns {
             conn.state.lock().session.terminate(code, reason);
             self.settle(&conn);
+        }
+    }
+
+    /// The process is exiting: close every session, and give WebSocket
+    /// tasks up to `wait` to put their close frames on the wire. Called on
+    /// JavaScript's thread from Node's 'exit' event, which cannot wait for
+    /// anything asynchronous; tokio's threads do the writing meanwhile.
+    pub fn shutdown(&self, code: u16, reason: &str, wait: std::time::Duration) {
+        let conns: Vec<Arc<Conn>> = self.registry.lock().conns.values().cloned().collect();
+        let mut websockets = Vec::new();
+        for conn in conns {
+            conn.state.lock().session.terminate(code, reason);
+            if let Carrier::WebSocket { wake } = &conn.carrier {
+                wake.notify_one();
+                websockets.push(conn);
+            }
+        }
+        let deadline = std::time::Instant::now() + wait;
+        while std::time::Instant::now() < deadline && websockets.iter().any(|c| !c.closed_out.load(Ordering::Acquire)) {
+            std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }
 

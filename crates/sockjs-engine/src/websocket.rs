@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -110,7 +111,10 @@ impl Engine {
         };
         let (conn, wake) = self.new_websocket_conn(&start);
         let id = conn.id;
-        rt.spawn(self.clone().guarded(id, serve(self.clone(), conn, wake, stream, start)));
+        rt.spawn(
+            self.clone()
+                .guarded(conn.clone(), serve(self.clone(), conn, wake, stream, start)),
+        );
         Ok(id)
     }
 
@@ -125,7 +129,10 @@ impl Engine {
         let engine = self.clone();
         let rt = crate::runtime::get();
         rt.spawn(bridge(engine.clone(), id, theirs, feed_rx));
-        rt.spawn(self.clone().guarded(id, serve(engine, conn, wake, ours, start)));
+        rt.spawn(
+            self.clone()
+                .guarded(conn.clone(), serve(engine, conn, wake, ours, start)),
+        );
         id
     }
 
@@ -161,14 +168,13 @@ impl Engine {
     /// Not an `async fn`: one would keep the task's future twice (as its
     /// argument and inside `catch_unwind`), doubling every connection's
     /// task allocation.
-    fn guarded(self: Arc<Self>, id: ConnId, task: impl Future<Output = ()>) -> impl Future<Output = ()> {
+    fn guarded(self: Arc<Self>, conn: Arc<Conn>, task: impl Future<Output = ()>) -> impl Future<Output = ()> {
         AssertUnwindSafe(task).catch_unwind().map(move |outcome| {
             if let Err(panic) = outcome {
                 let what = panic_message(&panic);
-                if let Some(conn) = self.conn(id) {
-                    self.finish(&conn, Some(format!("Internal error in a WebSocket session: {what}")));
-                }
+                self.finish(&conn, Some(format!("Internal error in a WebSocket session: {what}")));
             }
+            conn.closed_out.store(true, Ordering::Release);
         })
     }
 
@@ -314,7 +320,7 @@ where
         }
         if let Some((code, reason)) = end {
             engine.finish(&conn, None);
-            Box::pin(close_gracefully(&mut ws, code, &reason)).await;
+            Box::pin(close_gracefully(&conn, &mut ws, code, &reason)).await;
             return;
         }
 
@@ -348,7 +354,7 @@ where
                         Message::Text(text) => {
                             if let Err((code, reason)) = deliver(&engine, &conn, start.kind, text.as_str()) {
                                 engine.finish(&conn, None);
-                                Box::pin(close_gracefully(&mut ws, code, reason)).await;
+                                Box::pin(close_gracefully(&conn, &mut ws, code, reason)).await;
                                 return;
                             }
                         }
@@ -356,7 +362,7 @@ where
                             let text = String::from_utf8_lossy(&bytes).into_owned();
                             if let Err((code, reason)) = deliver(&engine, &conn, start.kind, &text) {
                                 engine.finish(&conn, None);
-                                Box::pin(close_gracefully(&mut ws, code, reason)).await;
+                                Box::pin(close_gracefully(&conn, &mut ws, code, reason)).await;
                                 return;
                             }
                         }
@@ -451,11 +457,13 @@ fn websocket_close(kind: Kind, status: Option<(u16, &str)>) -> (u16, String) {
 
 /// Close with `code` and wait (bounded) for the peer's close and the end of
 /// the connection.
-async fn close_gracefully<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str)
+async fn close_gracefully<S>(conn: &Conn, ws: &mut WebSocketStream<S>, code: u16, reason: &str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    if fail_connection(ws, code, reason).await {
+    let sent = fail_connection(ws, code, reason).await;
+    conn.closed_out.store(true, Ordering::Release);
+    if sent {
         drain_until_closed(ws).await;
     }
 }

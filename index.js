@@ -34,6 +34,11 @@ const EV_SOCKET_WRITE = 6;
 const EV_SOCKET_END = 7;
 const EV_LOG = 8;
 const EV_DRAIN = 9;
+// Bits of a request plan's flags (src/lib.rs); the kind follows from bit 8.
+const PLAN_END = 1;
+const PLAN_OPENED = 2;
+const PLAN_CALL_JSESSIONID = 4;
+const PLAN_NEEDS_BASE_URL = 8;
 
 let chunkingSchedule = null;
 
@@ -307,57 +312,67 @@ class Listener {
     };
   }
 
+  // Ask the engine how to answer (see RequestPlan in src/lib.rs).
+  plan(req, path, query, body, tooLarge, baseUrl) {
+    const h = req.headers;
+    return this.server.engine.request(
+      this.install, req.method, path, query, h.origin, h.cookie, h['if-none-match'],
+      h['content-type'], h['access-control-request-headers'], body || undefined, tooLarge, baseUrl,
+    );
+  }
+
   answer(req, res, path, query, body, tooLarge, started) {
     const engine = this.server.engine;
-    let plan = engine.request(this.install, this.requestInfo(req, path, query, body, tooLarge));
-    if (plan.needsBaseUrl) {
-      const baseUrl = String(this.options.base_url());
-      plan = engine.request(this.install, this.requestInfo(req, path, query, body, tooLarge, baseUrl));
+    let plan = this.plan(req, path, query, body, tooLarge, undefined);
+    if (plan[1] & PLAN_NEEDS_BASE_URL) {
+      plan = this.plan(req, path, query, body, tooLarge, String(this.options.base_url()));
     }
-    if (plan.callJsessionid) this.options.jsessionid(req, res);
-    const headers = plan.headers;
-    for (let i = 0; i < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
-    const frames = plan.frames;
-    if (plan.end && frames.length === 0 && plan.body) {
-      res.setHeader('Content-Length', Buffer.byteLength(plan.body));
+    const [status, flags, receiver, conn, text, headerText, frames, protocol] = plan;
+    if (flags & PLAN_CALL_JSESSIONID) this.options.jsessionid(req, res);
+    const end = (flags & PLAN_END) !== 0;
+    const kind = flags >> 8;
+    const headers = headerText.split('\n');
+    for (let i = 0; i + 1 < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
+    if (end && frames.length === 0 && text) {
+      res.setHeader('Content-Length', Buffer.byteLength(text));
     }
-    res.writeHead(plan.status);
-    if (plan.end) {
+    res.writeHead(status);
+    if (end) {
       if (frames.length === 0) {
-        res.end(plan.body);
+        res.end(text);
       } else {
-        if (plan.body) res.write(plan.body);
+        if (text) res.write(text);
         for (let i = 0; i < frames.length - 1; i++) res.write(frames[i]);
         res.end(frames[frames.length - 1]);
       }
-    } else if (plan.kind === 1) {
+    } else if (kind === 1) {
       runChunkingTest(res);
-    } else if (plan.kind !== 0) {
-      res.end(plan.body);
+    } else if (kind !== 0) {
+      res.end(text);
     } else {
-      if (plan.body) res.write(plan.body);
+      if (text) res.write(text);
       for (const frame of frames) res.write(frame);
-      if (plan.receiver != null) this.server.trackReceiver(plan.receiver, res);
+      if (receiver !== -1) this.server.trackReceiver(receiver, res);
     }
-    if (plan.conn != null) {
-      let session = this.server._sessions.get(plan.conn);
+    if (conn !== -1) {
+      let session = this.server._sessions.get(conn);
       if (!session) {
-        session = new Session(engine, plan.conn, this.prefix);
-        this.server._sessions.set(plan.conn, session);
+        session = new Session(engine, conn, this.prefix);
+        this.server._sessions.set(conn, session);
         // Until it closes (disconnect_delay after its last request at the
         // latest), as sockjs-node's session timers kept Node alive.
-        this.server.holdProcess(plan.conn);
+        this.server.holdProcess(conn);
       }
-      session.recv = { connection: req.socket, response: res, protocol: plan.protocol };
+      session.recv = { connection: req.socket, response: res, protocol };
       try {
         req.socket.setKeepAlive(true, 5000);
       } catch {
         // Not a TCP socket: nothing to keep alive.
       }
       session.decorateConnection(req);
-      if (plan.opened) this.server.announce(session);
+      if (flags & PLAN_OPENED) this.server.announce(session);
     }
-    this.log('info', `${req.method} ${req.url} ${Date.now() - started}ms ${plan.status}`);
+    this.log('info', `${req.method} ${req.url} ${Date.now() - started}ms ${status}`);
   }
 
   // An 'upgrade': a WebSocket to run natively, or a clear HTTP refusal.

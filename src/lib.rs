@@ -68,27 +68,24 @@ pub struct UpgradeDecision {
     pub raw: bool,
 }
 
-/// How JS answers a request (see `sockjs_engine::Plan`).
-#[napi(object)]
-pub struct RequestPlan {
-    pub status: u32,
-    /// Header names and values, alternating.
-    pub headers: Vec<String>,
-    pub body: String,
-    /// Frames to write after the body, each as its own chunk.
-    pub frames: Vec<String>,
-    pub end: bool,
-    pub receiver: Option<u32>,
-    pub conn: Option<u32>,
-    pub created: bool,
-    /// The session opened with this request: emit 'connection'.
-    pub opened: bool,
-    pub call_jsessionid: bool,
-    pub needs_base_url: bool,
-    pub protocol: Option<String>,
-    /// 0: plain, 1: chunking test, 2: SockJS WebSocket URL, 3: raw WebSocket URL.
-    pub kind: u32,
-}
+/// How JS answers a request (see `sockjs_engine::Plan`), as an array:
+/// `[status, flags, receiver, conn, body, headers, frames, protocol]`.
+/// `flags` holds the `PLAN_*` bits and the kind (0: plain, 1: chunking
+/// test, 2: SockJS WebSocket URL, 3: raw WebSocket URL) from bit 8;
+/// `receiver` and `conn` are -1 when absent; `headers` alternates names and
+/// values, joined by newlines (neither can hold one). An array, not an
+/// object: napi interns every property name anew on every call, which
+/// showed as the largest part of a request's cost here.
+pub type RequestPlan = (u32, u32, i64, i64, String, String, Vec<String>, Option<String>);
+
+/// The answer is complete: end the response after the body and frames.
+pub const PLAN_END: u32 = 1;
+/// The session opened with this request: emit 'connection'.
+pub const PLAN_OPENED: u32 = 2;
+/// Call the application's jsessionid function.
+pub const PLAN_CALL_JSESSIONID: u32 = 4;
+/// Ask again with the application's base_url.
+pub const PLAN_NEEDS_BASE_URL: u32 = 8;
 
 /// Events since the last drain: `codes` holds (code, id) pairs; events with
 /// text take the next entry of `strings` in order.
@@ -260,38 +257,73 @@ impl NativeServer {
         self.engine.pipe_feed(conn, None);
     }
 
+    /// Answer a request. Positional arguments, not an object, for the
+    /// reason given at `RequestPlan`.
+    #[allow(clippy::too_many_arguments)]
     #[napi(catch_unwind)]
-    pub fn request(&self, env: Env, install: u32, r: RequestInfo) -> napi::Result<RequestPlan> {
-        let req = request_of(&r);
-        let plan = self.engine.request(install, &req);
+    pub fn request(
+        &self,
+        env: Env,
+        install: u32,
+        method: String,
+        path: String,
+        query: String,
+        origin: Option<String>,
+        cookie: Option<String>,
+        if_none_match: Option<String>,
+        content_type: Option<String>,
+        access_control_request_headers: Option<String>,
+        body: Option<Buffer>,
+        body_too_large: bool,
+        base_url: Option<String>,
+    ) -> napi::Result<RequestPlan> {
+        let info = RequestInfo {
+            method,
+            path,
+            query,
+            origin,
+            cookie,
+            if_none_match,
+            content_type,
+            access_control_request_headers,
+            body,
+            body_too_large,
+            base_url,
+        };
+        let plan = self.engine.request(install, &request_of(&info));
         let a = plan.answer;
-        let kind = match a.then {
+        let kind: u32 = match a.then {
             Then::ChunkingTest => 1,
             Then::WebSocket { raw: false } => 2,
             Then::WebSocket { raw: true } => 3,
             _ => 0,
         };
-        let mut headers = Vec::with_capacity(a.headers.len() * 2);
+        let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+        let flags = kind << 8
+            | flag(plan.end, PLAN_END)
+            | flag(plan.opened, PLAN_OPENED)
+            | flag(a.call_jsessionid, PLAN_CALL_JSESSIONID)
+            | flag(a.needs_base_url, PLAN_NEEDS_BASE_URL);
+        let mut headers = String::new();
         for (name, value) in a.headers {
-            headers.push(name.to_owned());
-            headers.push(value);
+            if !headers.is_empty() {
+                headers.push('\n');
+            }
+            headers.push_str(name);
+            headers.push('\n');
+            headers.push_str(&value);
         }
-        let plan = RequestPlan {
-            status: u32::from(a.status),
+        let answer = (
+            u32::from(a.status),
+            flags,
+            plan.receiver.map_or(-1, i64::from),
+            plan.conn.map_or(-1, i64::from),
+            a.body,
             headers,
-            body: a.body,
-            frames: plan.frames,
-            end: plan.end,
-            receiver: plan.receiver,
-            conn: plan.conn,
-            created: plan.created,
-            opened: plan.opened,
-            call_jsessionid: a.call_jsessionid,
-            needs_base_url: a.needs_base_url,
-            protocol: plan.protocol.map(str::to_owned),
-            kind,
-        };
-        self.woken(&env, plan)
+            plan.frames,
+            plan.protocol.map(str::to_owned),
+        );
+        self.woken(&env, answer)
     }
 
     #[napi(catch_unwind)]

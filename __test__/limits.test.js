@@ -158,6 +158,32 @@ test('detach(): sessions are closed and the earlier listeners get the prefix bac
   }
 });
 
+// A child Node process running \`script\`, its stdout collected; waitFor
+// resolves with the first match of \`re\` in what it printed or will print.
+function startChild(script, stdin = 'ignore') {
+  const child = spawn(process.execPath, ['-e', script], { stdio: [stdin, 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  const waitFor = (re, what) =>
+    W.withTimeout(
+      new Promise((resolve) => {
+        const check = () => {
+          const m = re.exec(out);
+          if (m) {
+            child.stdout.off('data', check);
+            resolve(m);
+          }
+        };
+        child.stdout.on('data', check);
+        check();
+      }),
+      T,
+      what,
+    );
+  return { child, exited, waitFor, output: () => out };
+}
+
 // A child process that serves one WebSocket session, then closes its
 // listening socket: it must stay alive while the session lives and exit on
 // its own once the session is over.
@@ -176,31 +202,12 @@ httpServer.listen(0, '127.0.0.1', () => process.stdout.write('port ' + httpServe
 `;
 
 test('process lifetime: a live WebSocket session keeps Node alive, and nothing does once it ends', async () => {
-  const child = spawn(process.execPath, ['-e', CHILD], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, exited, waitFor, output } = startChild(CHILD);
   try {
-    let out = '';
-    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    const portLine = await W.withTimeout(
-      new Promise((resolve) => {
-        child.stdout.on('data', (d) => {
-          out += d;
-          const m = /port (\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-      }),
-      T,
-      'the child to listen',
-    );
+    const portLine = Number((await waitFor(/port (\d+)/, 'the child to listen'))[1]);
     const ws = new WebSocket(`ws://127.0.0.1:${portLine}/p/websocket`);
     await W.withTimeout(new Promise((resolve) => ws.once('open', resolve)), T, 'the WebSocket to open');
-    await W.withTimeout(
-      new Promise((resolve) => {
-        const check = () => (out.includes('listener closed') ? resolve() : setTimeout(check, 10));
-        check();
-      }),
-      T,
-      'the child to close its listening socket',
-    );
+    await waitFor(/listener closed/, 'the child to close its listening socket');
     // Only the session holds the child now: it must still answer.
     const echo = new Promise((resolve) => ws.once('message', (m) => resolve(String(m))));
     ws.send('are you there');
@@ -208,7 +215,7 @@ test('process lifetime: a live WebSocket session keeps Node alive, and nothing d
     ws.close();
     const code = await W.withTimeout(exited, T, 'the child to exit by itself after the session closed');
     assert.equal(code, 0);
-    assert.match(out, /session closed/);
+    assert.match(output(), /session closed/);
   } finally {
     child.kill();
   }
@@ -231,21 +238,9 @@ process.stdin.on('data', () => httpServer.close(() => process.stdout.write('list
 `;
 
 test('process lifetime: an HTTP session waiting out disconnect_delay keeps Node alive until it closes', async () => {
-  const child = spawn(process.execPath, ['-e', HTTP_CHILD], { stdio: ['pipe', 'pipe', 'inherit'] });
+  const { child, exited, waitFor, output } = startChild(HTTP_CHILD, 'pipe');
   try {
-    let out = '';
-    const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    const port = await W.withTimeout(
-      new Promise((resolve) => {
-        child.stdout.on('data', (d) => {
-          out += d;
-          const m = /port (\d+)/.exec(out);
-          if (m) resolve(Number(m[1]));
-        });
-      }),
-      T,
-      'the child to listen',
-    );
+    const port = Number((await waitFor(/port (\d+)/, 'the child to listen'))[1]);
     const agent = new http.Agent({ keepAlive: false });
     const opened = await new Promise((resolve, reject) => {
       const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/p/0/held/xhr', agent }, (res) => {
@@ -260,8 +255,8 @@ test('process lifetime: an HTTP session waiting out disconnect_delay keeps Node 
     child.stdin.end('close\n');
     const code = await W.withTimeout(exited, T, 'the child to exit by itself after the session closed');
     assert.equal(code, 0);
-    assert.match(out, /listener closed/);
-    assert.match(out, /session closed/, "the session's 'close' was heard before the process exited");
+    assert.match(output(), /listener closed/);
+    assert.match(output(), /session closed/, "the session's 'close' was heard before the process exited");
   } finally {
     child.kill();
   }
@@ -285,19 +280,8 @@ httpServer.listen(0, '127.0.0.1', () => process.stdout.write('port ' + httpServe
 `;
 
 test('process.exit() sends every WebSocket session its close frame', async () => {
-  const child = spawn(process.execPath, ['-e', EXIT_CHILD], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const { child, waitFor } = startChild(EXIT_CHILD);
   try {
-    let out = '';
-    const waitFor = (re, what) =>
-      W.withTimeout(
-        new Promise((resolve) => {
-          const check = () => (re.test(out) ? resolve(re.exec(out)) : setTimeout(check, 10));
-          child.stdout.on('data', (d) => (out += d));
-          check();
-        }),
-        T,
-        what,
-      );
     const port = Number((await waitFor(/port (\d+)/, 'the child to listen'))[1]);
     const framed = new WebSocket(`ws://127.0.0.1:${port}/p/0/exit/websocket`);
     const raw = new WebSocket(`ws://127.0.0.1:${port}/p/websocket`);

@@ -136,16 +136,17 @@ class Server extends EventEmitter {
     }
   }
 
-  // The engine has events: drain them at the end of this tick. The engine
-  // calls this through its threadsafe function for events of its own
-  // threads, and directly at the end of a call from here that queued some
-  // (a message posted over HTTP, a write to a polling session): those are
-  // delivered in the same turn of the event loop, as sockjs-node does,
-  // without a round trip through libuv.
+  // The engine has events: drain them once this turn of the event loop has
+  // run its I/O callbacks (setImmediate), so that what they all queued goes
+  // in one batch. The engine calls this through its threadsafe function for
+  // events of its own threads, and directly at the end of a call from here
+  // that queued some (a message posted over HTTP, a write to a polling
+  // session or a WebSocket): those are delivered in the same turn of the
+  // event loop, without a round trip through libuv.
   _scheduleDrain() {
     if (this._drainScheduled) return;
     this._drainScheduled = true;
-    setImmediate(drainOnTick, this);
+    setImmediate(drainScheduled, this);
   }
 
   // Deliver everything the engine queued, in order. An exception thrown by
@@ -490,7 +491,7 @@ function closeOnExit(engine) {
   engines.add(new WeakRef(engine));
 }
 
-function drainOnTick(server) {
+function drainScheduled(server) {
   server._drainScheduled = false;
   server._drain();
 }

@@ -296,30 +296,19 @@ class Listener {
     return (a, b, c) => this.handler(a, b, c);
   }
 
-  requestInfo(req, path, query, body, tooLarge, baseUrl) {
+  // The request's fields as the engine's request() and upgrade() take
+  // them: an array (RequestFields in src/lib.rs).
+  requestFields(req, path, query, body, tooLarge, baseUrl) {
     const h = req.headers;
-    return {
-      method: req.method,
-      path,
-      query,
-      origin: h.origin,
-      cookie: h.cookie,
-      ifNoneMatch: h['if-none-match'],
-      contentType: h['content-type'],
-      accessControlRequestHeaders: h['access-control-request-headers'],
-      body: body || undefined,
-      bodyTooLarge: tooLarge,
-      baseUrl,
-    };
+    return [
+      req.method, path, query, h.origin, h.cookie, h['if-none-match'], h['content-type'],
+      h['access-control-request-headers'], body || undefined, tooLarge, baseUrl,
+    ];
   }
 
   // Ask the engine how to answer (see RequestPlan in src/lib.rs).
   plan(req, path, query, body, tooLarge, baseUrl) {
-    const h = req.headers;
-    return this.server.engine.request(
-      this.install, req.method, path, query, h.origin, h.cookie, h['if-none-match'],
-      h['content-type'], h['access-control-request-headers'], body || undefined, tooLarge, baseUrl,
-    );
+    return this.server.engine.request(this.install, this.requestFields(req, path, query, body, tooLarge, baseUrl));
   }
 
   answer(req, res, path, query, body, tooLarge, started) {
@@ -380,7 +369,7 @@ class Listener {
   upgrade(req, socket, head, path, query) {
     const engine = this.server.engine;
     const h = req.headers;
-    const decision = engine.upgrade(this.install, this.requestInfo(req, path, query, null, false), {
+    const decision = engine.upgrade(this.install, this.requestFields(req, path, query, null, false), {
       upgrade: h.upgrade,
       connection: h.connection,
       version: h['sec-websocket-version'],

@@ -35,21 +35,24 @@ pub struct InstallOptions {
     pub max_sessions: f64,
 }
 
-/// The parts of a request the engine reads.
-#[napi(object)]
-pub struct RequestInfo {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub origin: Option<String>,
-    pub cookie: Option<String>,
-    pub if_none_match: Option<String>,
-    pub content_type: Option<String>,
-    pub access_control_request_headers: Option<String>,
-    pub body: Option<Buffer>,
-    pub body_too_large: bool,
-    pub base_url: Option<String>,
-}
+/// The parts of a request the engine reads, as JS passes them to `request`
+/// and `upgrade`: `[method, path, query, origin, cookie, if-none-match,
+/// content-type, access-control-request-headers, body, body too large,
+/// base_url]`. An array, not an object, for the reason given at
+/// `RequestPlan`.
+pub type RequestFields = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Buffer>,
+    bool,
+    Option<String>,
+);
 
 /// The headers of an `'upgrade'` request that decide whether it proceeds.
 #[napi(object)]
@@ -199,7 +202,7 @@ impl NativeServer {
     }
 
     #[napi(catch_unwind)]
-    pub fn upgrade(&self, env: Env, install: u32, r: RequestInfo, u: UpgradeInfo) -> napi::Result<UpgradeDecision> {
+    pub fn upgrade(&self, env: Env, install: u32, r: RequestFields, u: UpgradeInfo) -> napi::Result<UpgradeDecision> {
         let req = request_of(&r);
         let h = UpgradeHeaders {
             upgrade: u.upgrade.as_deref(),
@@ -257,40 +260,9 @@ impl NativeServer {
         self.engine.pipe_feed(conn, None);
     }
 
-    /// Answer a request. Positional arguments, not an object, for the
-    /// reason given at `RequestPlan`.
-    #[allow(clippy::too_many_arguments)]
     #[napi(catch_unwind)]
-    pub fn request(
-        &self,
-        env: Env,
-        install: u32,
-        method: String,
-        path: String,
-        query: String,
-        origin: Option<String>,
-        cookie: Option<String>,
-        if_none_match: Option<String>,
-        content_type: Option<String>,
-        access_control_request_headers: Option<String>,
-        body: Option<Buffer>,
-        body_too_large: bool,
-        base_url: Option<String>,
-    ) -> napi::Result<RequestPlan> {
-        let info = RequestInfo {
-            method,
-            path,
-            query,
-            origin,
-            cookie,
-            if_none_match,
-            content_type,
-            access_control_request_headers,
-            body,
-            body_too_large,
-            base_url,
-        };
-        let plan = self.engine.request(install, &request_of(&info));
+    pub fn request(&self, env: Env, install: u32, r: RequestFields) -> napi::Result<RequestPlan> {
+        let plan = self.engine.request(install, &request_of(&r));
         let a = plan.answer;
         let kind: u32 = match a.then {
             Then::ChunkingTest => 1,
@@ -445,19 +417,21 @@ fn kind_of(raw: bool) -> Kind {
     }
 }
 
-fn request_of(r: &RequestInfo) -> Request<'_> {
+fn request_of(fields: &RequestFields) -> Request<'_> {
+    let (method, path, query, origin, cookie, if_none_match, content_type, acrh, body, body_too_large, base_url) =
+        fields;
     Request {
-        method: &r.method,
-        path: &r.path,
-        query: &r.query,
-        origin: r.origin.as_deref(),
-        cookie: r.cookie.as_deref(),
-        if_none_match: r.if_none_match.as_deref(),
-        content_type: r.content_type.as_deref(),
-        access_control_request_headers: r.access_control_request_headers.as_deref(),
-        body: r.body.as_deref().unwrap_or(&[]),
-        body_too_large: r.body_too_large,
-        base_url: r.base_url.as_deref(),
+        method,
+        path,
+        query,
+        origin: origin.as_deref(),
+        cookie: cookie.as_deref(),
+        if_none_match: if_none_match.as_deref(),
+        content_type: content_type.as_deref(),
+        access_control_request_headers: acrh.as_deref(),
+        body: body.as_deref().unwrap_or(&[]),
+        body_too_large: *body_too_large,
+        base_url: base_url.as_deref(),
         now_unix: Clock::unix_now(),
         entropy: sockjs_engine::entropy(),
     }

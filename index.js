@@ -477,6 +477,8 @@ function closeOnExit(engine) {
       }
     });
   }
+  // Servers collected since: their engines need no closing.
+  for (const ref of engines) if (!ref.deref()) engines.delete(ref);
   engines.add(new WeakRef(engine));
 }
 

@@ -353,11 +353,18 @@ impl Engine {
 
     /// Close every session of the engine (detach, shutdown).
     pub fn terminate_all(&self, code: u16, reason: &str) {
-        let conns: Vec<Arc<Conn>> = self.registry.lock().conns.values().cloned().collect();
-        for conn in conns {
-            conn.state.lock().session.terminate(code, reason);
+        for conn in self.terminate_every(code, reason) {
             self.settle(&conn);
         }
+    }
+
+    /// End every session's state with `code`; its carrier is not told yet.
+    fn terminate_every(&self, code: u16, reason: &str) -> Vec<Arc<Conn>> {
+        let conns: Vec<Arc<Conn>> = self.registry.lock().conns.values().cloned().collect();
+        for conn in &conns {
+            conn.state.lock().session.terminate(code, reason);
+        }
+        conns
     }
 
     /// The process is exiting: close every session, and give WebSocket
@@ -365,10 +372,10 @@ impl Engine {
     /// JavaScript's thread from Node's 'exit' event, which cannot wait for
     /// anything asynchronous; tokio's threads do the writing meanwhile.
     pub fn shutdown(&self, code: u16, reason: &str, wait: std::time::Duration) {
-        let conns: Vec<Arc<Conn>> = self.registry.lock().conns.values().cloned().collect();
+        // Woken now, not at a next drain (`settle` from this thread would
+        // wait for one): there will be none.
         let mut websockets = Vec::new();
-        for conn in conns {
-            conn.state.lock().session.terminate(code, reason);
+        for conn in self.terminate_every(code, reason) {
             if let Carrier::WebSocket { wake } = &conn.carrier {
                 wake.notify_one();
                 websockets.push(conn);

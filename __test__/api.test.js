@@ -267,6 +267,22 @@ describe('connection object on HTTP sessions', () => {
   });
   after(() => app.close());
 
+  // An xhr_streaming session on the echo server with its open frame read;
+  // the caller destroys `s`.
+  async function openStreamingSession() {
+    const url = sessionUrl(app.base);
+    const connP = nextConnection(app.servers.echo);
+    const s = openStream(`${url}/xhr_streaming`, { method: 'POST' });
+    try {
+      const conn = await connP;
+      await s.readUntil((t) => t === `${PRELUDE}o\n`, 3000, 'the open frame');
+      return { url, conn, s };
+    } catch (e) {
+      s.destroy();
+      throw e;
+    }
+  }
+
   test('properties: id, headers whitelist, remote/local address, url, pathname, prefix, protocol', async () => {
     const url = sessionUrl(app.base);
     const connP = nextConnection(app.servers.echo);
@@ -350,12 +366,8 @@ describe('connection object on HTTP sessions', () => {
   }
 
   test("readyState is 1 while open, 2 right after close(), 3 after 'close'; write() true then false", async () => {
-    const url = sessionUrl(app.base);
-    const connP = nextConnection(app.servers.echo);
-    const s = openStream(`${url}/xhr_streaming`, { method: 'POST' });
+    const { conn, s } = await openStreamingSession();
     try {
-      const conn = await connP;
-      await s.readUntil((t) => t === `${PRELUDE}o\n`, 3000, 'the open frame');
       assert.equal(conn.readyState, 1);
       assert.equal(conn.write('before close'), true);
       const closed = waitForEvent(conn, 'close', 3000, "the 'close' event");
@@ -375,12 +387,8 @@ describe('connection object on HTTP sessions', () => {
   });
 
   test('close() without arguments sends c[1000,"Normal closure"]', async () => {
-    const url = sessionUrl(app.base);
-    const connP = nextConnection(app.servers.echo);
-    const s = openStream(`${url}/xhr_streaming`, { method: 'POST' });
+    const { conn, s } = await openStreamingSession();
     try {
-      const conn = await connP;
-      await s.readUntil((t) => t === `${PRELUDE}o\n`, 3000, 'the open frame');
       conn.close();
       const text = await s.waitEnd(3000, 'the response to end');
       assert.equal(text, `${PRELUDE}o\nc[1000,"Normal closure"]\n`);
@@ -390,15 +398,11 @@ describe('connection object on HTTP sessions', () => {
   });
 
   test("end(msg) sends msg then closes; 'end' then 'close' are emitted exactly once", async () => {
-    const url = sessionUrl(app.base);
-    const connP = nextConnection(app.servers.echo);
-    const s = openStream(`${url}/xhr_streaming`, { method: 'POST' });
+    const { url, conn, s } = await openStreamingSession();
     try {
-      const conn = await connP;
       const events = [];
       conn.on('end', () => events.push('end'));
       conn.on('close', () => events.push('close'));
-      await s.readUntil((t) => t === `${PRELUDE}o\n`, 3000, 'the open frame');
       const closed = waitForEvent(conn, 'close', 3000, "the 'close' event");
       conn.end('bye');
       const text = await s.waitEnd(3000, 'the response to end');
@@ -414,12 +418,8 @@ describe('connection object on HTTP sessions', () => {
   });
 
   test('end() without a message just closes', async () => {
-    const url = sessionUrl(app.base);
-    const connP = nextConnection(app.servers.echo);
-    const s = openStream(`${url}/xhr_streaming`, { method: 'POST' });
+    const { conn, s } = await openStreamingSession();
     try {
-      const conn = await connP;
-      await s.readUntil((t) => t === `${PRELUDE}o\n`, 3000, 'the open frame');
       conn.end();
       assert.equal(await s.waitEnd(3000, 'the response to end'), `${PRELUDE}o\nc[1000,"Normal closure"]\n`);
     } finally {
@@ -429,12 +429,8 @@ describe('connection object on HTTP sessions', () => {
 
   for (const method of ['destroy', 'destroySoon']) {
     test(`${method}() closes the session with c[1000,"Normal closure"]`, async () => {
-      const url = sessionUrl(app.base);
-      const connP = nextConnection(app.servers.echo);
-      const s = openStream(`${url}/xhr_streaming`, { method: 'POST' });
+      const { conn, s } = await openStreamingSession();
       try {
-        const conn = await connP;
-        await s.readUntil((t) => t === `${PRELUDE}o\n`, 3000, 'the open frame');
         conn[method]();
         assert.equal(conn.readyState, 2);
         assert.equal(conn.write('x'), false);
@@ -447,16 +443,12 @@ describe('connection object on HTTP sessions', () => {
   }
 
   test("'data' per message as a string, then 'end' and 'close' once each when the client aborts", async () => {
-    const url = sessionUrl(app.base);
-    const connP = nextConnection(app.servers.echo);
-    const s = openStream(`${url}/xhr_streaming`, { method: 'POST' });
+    const { url, conn, s } = await openStreamingSession();
     const events = [];
     try {
-      const conn = await connP;
       conn.on('data', (m) => events.push(['data', m]));
       conn.on('end', () => events.push(['end']));
       conn.on('close', () => events.push(['close']));
-      await s.readUntil((t) => t === `${PRELUDE}o\n`, 3000, 'the open frame');
       assert.equal((await post(`${url}/xhr_send`, '["one","two"]')).status, 204);
       await s.readUntil((t) => t.includes('"two"'), 3000, 'the echoes');
       const closed = waitForEvent(conn, 'close', 3000, "the 'close' event");

@@ -18,6 +18,7 @@ const WebSocket = require('ws');
 
 const { startApp, sockjs, implPath } = require('./helpers/app');
 const {
+  HEADER_WHITELIST,
   PRELUDE,
   abortSession,
   closeServer,
@@ -32,23 +33,6 @@ const {
 } = require('./helpers/http');
 
 const quiet = { log: () => {} };
-const HEADER_WHITELIST = [
-  'referer',
-  'x-client-ip',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-cluster-client-ip',
-  'via',
-  'x-real-ip',
-  'x-forwarded-proto',
-  'x-ssl',
-  'dnt',
-  'host',
-  'user-agent',
-  'accept-language',
-];
-
 function nextConnection(server, ms = 3000) {
   return waitForEvent(server, 'connection', ms, "the server's 'connection' event").then(([c]) => c);
 }

@@ -11,8 +11,7 @@ const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { startApp } = require('./helpers/app.js');
 const W = require('./helpers/ws-frames.js');
-
-const { OP } = W;
+const { OP, arrayFrame, openSession, sessionPath } = W;
 const T = 3000;
 
 let app;
@@ -20,18 +19,6 @@ let healthy;
 let healthCount = 0;
 
 const sid = () => crypto.randomBytes(6).toString('hex');
-const sessionPath = () => `/echo/000/${sid()}/websocket`;
-
-function arrayFrame(text) {
-  assert.match(String(text), /^a\[/, `expected an a[...] frame, got ${JSON.stringify(String(text).slice(0, 80))}`);
-  return JSON.parse(String(text).slice(1));
-}
-
-async function openSession(port) {
-  const client = await W.openClient(`ws://127.0.0.1:${port}${sessionPath()}`);
-  assert.equal(await client.queue.next(T, 'the open frame'), 'o');
-  return client;
-}
 
 /** The healthy connection still echoes. */
 async function assertHealthy(client, label) {

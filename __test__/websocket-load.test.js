@@ -5,10 +5,10 @@
 
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
-const crypto = require('node:crypto');
 const { execFileSync } = require('node:child_process');
 const { startApp } = require('./helpers/app.js');
 const W = require('./helpers/ws-frames.js');
+const { arrayFrame, openSession } = W;
 
 const T = 3000;
 
@@ -22,19 +22,6 @@ after(async () => {
   if (app) await W.withTimeout(app.close(), 5000, 'the test app to close');
 });
 
-const sid = () => crypto.randomBytes(6).toString('hex');
-const sessionUrl = (port) => `ws://127.0.0.1:${port}/echo/000/${sid()}/websocket`;
-
-function arrayFrame(text) {
-  assert.match(text, /^a\[/, `expected an a[...] frame, got ${JSON.stringify(text.slice(0, 80))}`);
-  return JSON.parse(text.slice(1));
-}
-
-async function openSession(port) {
-  const client = await W.openClient(sessionUrl(port));
-  assert.equal(await client.queue.next(T, 'the open frame'), 'o');
-  return client;
-}
 
 /** The soft limit on open files of this process, as the shell reports it. */
 function openFileLimit() {

@@ -8,7 +8,9 @@ const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const { startApp } = require('./helpers/app.js');
+const { HEADER_WHITELIST } = require('./helpers/http.js');
 const W = require('./helpers/ws-frames.js');
+const { arrayFrame, openSession, sessionPath } = W;
 
 const T = 3000; // default wait for one event or frame
 
@@ -23,23 +25,10 @@ after(async () => {
 });
 
 const sid = () => crypto.randomBytes(6).toString('hex');
-const sessionPath = (prefix = '/echo') => `${prefix}/000/${sid()}/websocket`;
 const wsUrl = (port, path) => `ws://127.0.0.1:${port}${path}`;
 
 /** Messages carried by an "a[...]" frame. */
-function arrayFrame(text) {
-  assert.match(text, /^a\[/, `expected an a[...] frame, got ${JSON.stringify(text)}`);
-  return JSON.parse(text.slice(1));
-}
-
 /** Open a SockJS WebSocket session with the `ws` client and consume "o". */
-async function openSession(port, path = sessionPath()) {
-  const client = await W.openClient(wsUrl(port, path));
-  const first = await client.queue.next(T, 'the open frame');
-  assert.equal(first, 'o');
-  return client;
-}
-
 /** Read "a[...]" frames until `count` messages have arrived. */
 async function readMessages(queue, count, what) {
   const msgs = [];
@@ -70,23 +59,6 @@ async function roundTrip(port) {
     await W.closeClient(ws);
   }
 }
-
-const HEADER_WHITELIST = [
-  'referer',
-  'x-client-ip',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-port',
-  'x-cluster-client-ip',
-  'via',
-  'x-real-ip',
-  'x-forwarded-proto',
-  'x-ssl',
-  'dnt',
-  'host',
-  'user-agent',
-  'accept-language',
-];
 
 test('websocket: session URL answers 101 and sends the open frame "o"', async () => {
   const c = await W.openRawWebSocket(app.port, sessionPath());

@@ -346,7 +346,27 @@ function closeServer(server) {
   });
 }
 
+// The request headers sockjs-node 0.3.24 copies onto conn.headers (the
+// tests' own copy, to check the implementation against).
+const HEADER_WHITELIST = [
+  'referer',
+  'x-client-ip',
+  'x-forwarded-for',
+  'x-forwarded-host',
+  'x-forwarded-port',
+  'x-cluster-client-ip',
+  'via',
+  'x-real-ip',
+  'x-forwarded-proto',
+  'x-ssl',
+  'dnt',
+  'host',
+  'user-agent',
+  'accept-language',
+];
+
 module.exports = {
+  HEADER_WHITELIST,
   DEFAULT_MS,
   PRELUDE,
   Collector,

@@ -5,6 +5,7 @@
 // any opcode, a forged length), a parser for what the server writes back,
 // and byte-level reads that always end with a timeout.
 
+const assert = require('node:assert/strict');
 const net = require('node:net');
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
@@ -551,7 +552,29 @@ async function closeClient(ws, ms = DEFAULT_TIMEOUT) {
   }
 }
 
+// A fresh SockJS WebSocket session path under `prefix`.
+function sessionPath(prefix = '/echo') {
+  return `${prefix}/000/${crypto.randomBytes(6).toString('hex')}/websocket`;
+}
+
+// The messages of an `a[...]` frame (asserting that it is one).
+function arrayFrame(text) {
+  const frame = String(text);
+  assert.match(frame, /^a\[/, `expected an a[...] frame, got ${JSON.stringify(frame.slice(0, 80))}`);
+  return JSON.parse(frame.slice(1));
+}
+
+// A SockJS WebSocket session (ws client) with its open frame read.
+async function openSession(port, path = sessionPath(), ms = DEFAULT_TIMEOUT) {
+  const client = await openClient(`ws://127.0.0.1:${port}${path}`);
+  assert.equal(await client.queue.next(ms, 'the open frame'), 'o');
+  return client;
+}
+
 module.exports = {
+  sessionPath,
+  arrayFrame,
+  openSession,
   withTimeout,
   waitEvent,
   MessageQueue,

@@ -152,12 +152,8 @@ const TRICKY = `${escapable.map((c) => String.fromCharCode(c)).join('')} emoji ð
 const hex4 = (c) => `\\u${c.toString(16).padStart(4, '0')}`;
 
 test('websocket-load: the SockJS escape ranges go out as \\uXXXX escapes and round-trip', async () => {
-  const connP = W.waitEvent(app.servers.echo, 'connection', T, "the server's 'connection' event");
-  const { ws, queue } = await openSession(app.port);
+  const { ws, queue, data } = await W.openWatchedSession(app.servers.echo, app.port);
   try {
-    const [conn] = await connP;
-    const data = [];
-    conn.on('data', (m) => data.push(m));
     ws.send(JSON.stringify([TRICKY]));
     const raw = await queue.next(T, 'the echo of the tricky string');
     assert.deepEqual(data, [TRICKY], 'the server decoded the message');
@@ -173,12 +169,8 @@ test('websocket-load: the SockJS escape ranges go out as \\uXXXX escapes and rou
 });
 
 test('websocket-load: a message escaped entirely by the client is decoded by the server', async () => {
-  const connP = W.waitEvent(app.servers.echo, 'connection', T, "the server's 'connection' event");
-  const { ws, queue } = await openSession(app.port);
+  const { ws, queue, data } = await W.openWatchedSession(app.servers.echo, app.port);
   try {
-    const [conn] = await connP;
-    const data = [];
-    conn.on('data', (m) => data.push(m));
     // Pure ASCII on the wire: every code unit outside printable ASCII escaped.
     const escaped = JSON.stringify([TRICKY]).replace(/[^\x20-\x7e]/g, (ch) => hex4(ch.charCodeAt(0)));
     assert.match(escaped, /^[\x20-\x7e]+$/);

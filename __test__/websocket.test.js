@@ -79,12 +79,8 @@ test('websocket: session URL answers 101 and sends the open frame "o"', async ()
 });
 
 test('websocket: a JSON array frame gives one data event per message and echoes them as a[...] frames', async () => {
-  const connP = W.waitEvent(app.servers.echo, 'connection', T, "the server's 'connection' event");
-  const { ws, queue } = await openSession(app.port);
+  const { ws, queue, data } = await W.openWatchedSession(app.servers.echo, app.port);
   try {
-    const [conn] = await connP;
-    const data = [];
-    conn.on('data', (m) => data.push(m));
     ws.send('["a","b"]');
     const msgs = await readMessages(queue, 2, 'the echo of ["a","b"]');
     assert.deepEqual(msgs, ['a', 'b']);
@@ -95,12 +91,8 @@ test('websocket: a JSON array frame gives one data event per message and echoes 
 });
 
 test('websocket: a bare JSON string frame is accepted as one message', async () => {
-  const connP = W.waitEvent(app.servers.echo, 'connection', T, "the server's 'connection' event");
-  const { ws, queue } = await openSession(app.port);
+  const { ws, queue, data } = await W.openWatchedSession(app.servers.echo, app.port);
   try {
-    const [conn] = await connP;
-    const data = [];
-    conn.on('data', (m) => data.push(m));
     ws.send('"x"');
     assert.deepEqual(arrayFrame(await queue.next(T, 'the echo of "x"')), ['x']);
     assert.deepEqual(data, ['x']);
@@ -110,12 +102,8 @@ test('websocket: a bare JSON string frame is accepted as one message', async () 
 });
 
 test('websocket: empty frames and empty arrays are ignored', async () => {
-  const connP = W.waitEvent(app.servers.echo, 'connection', T, "the server's 'connection' event");
-  const { ws, queue } = await openSession(app.port);
+  const { ws, queue, data } = await W.openWatchedSession(app.servers.echo, app.port);
   try {
-    const [conn] = await connP;
-    const data = [];
-    conn.on('data', (m) => data.push(m));
     ws.send('');
     ws.send('[]');
     ws.send('["a"]');

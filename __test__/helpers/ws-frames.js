@@ -571,7 +571,24 @@ async function openSession(port, path = sessionPath(), ms = DEFAULT_TIMEOUT) {
   return client;
 }
 
+// A session as openSession opens it, with the server's connection for it
+// and the messages that connection has received ('data').
+async function openWatchedSession(server, port, ms = DEFAULT_TIMEOUT) {
+  const connP = waitEvent(server, 'connection', ms, "the server's 'connection' event");
+  const client = await openSession(port, sessionPath(), ms);
+  try {
+    const [conn] = await connP;
+    const data = [];
+    conn.on('data', (m) => data.push(m));
+    return { ...client, conn, data };
+  } catch (e) {
+    await closeClient(client.ws);
+    throw e;
+  }
+}
+
 module.exports = {
+  openWatchedSession,
   sessionPath,
   arrayFrame,
   openSession,

@@ -12,6 +12,7 @@ const path = require('node:path');
 const { before, after } = require('node:test');
 const { chromium } = require('playwright-core');
 const C = require('./helpers/client.js');
+const { CHROMIUM_PATH, CHROMIUM_ARGS } = require('./helpers/chromium.js');
 
 const TRANSPORTS = [
   'websocket',
@@ -22,17 +23,6 @@ const TRANSPORTS = [
   'iframe-htmlfile',
   'iframe-xhr-polling',
   'jsonp-polling',
-];
-
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
 ];
 
 /** Wait for the browser itself (launch, new page, navigation, closing). */
@@ -52,7 +42,7 @@ before(async () => {
   apps = await C.startApps({ sockjs_url: `${pageServer.base}/sockjs.js` });
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sockjs-chromium-'));
   launching = chromium.launchPersistentContext(userDataDir, {
-    executablePath: '/usr/bin/chromium',
+    executablePath: CHROMIUM_PATH,
     headless: true,
     args: CHROMIUM_ARGS,
   });

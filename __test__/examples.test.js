@@ -11,10 +11,10 @@ const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const http = require('node:http');
-const net = require('node:net');
 const path = require('node:path');
 const vm = require('node:vm');
 const SockJS = require('sockjs-client');
+const { freePort } = require('./helpers/http.js');
 
 const ROOT = path.join(__dirname, '..');
 const START_MS = 10000;
@@ -31,19 +31,6 @@ const MULTIPLEX_CLIENT_FILE = require.resolve('websocket-multiplex/multiplex_cli
 function deadlineError(ms, what, detail) {
   const tail = detail === undefined ? '' : `; so far: ${JSON.stringify(detail).slice(0, 800)}`;
   return new Error(`timed out after ${ms} ms waiting for ${what}${tail}`);
-}
-
-/** A port nobody listens on right now: bind port 0, read it, close. */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close((err) => (err ? reject(err) : resolve(port)));
-    });
-  });
 }
 
 /** GET a URL; resolves with status, headers and the body as a string. */

@@ -11,23 +11,13 @@
 const { describe, test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const { CHROMIUM_PATH, CHROMIUM_ARGS } = require('./helpers/chromium.js');
+const { freePort } = require('./helpers/http.js');
 
 const ROOT = path.join(__dirname, '..');
 const FIXTURE = path.join(__dirname, 'fixtures', 'wds-app');
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--disable-quic',
-];
 const BUILD_MS = 30000; // first compile, page load and SockJS handshake
 const HMR_MS = 30000; // file watch, rebuild, push, apply
 const WAIT_MS = 5000; // anything else
@@ -43,18 +33,6 @@ const WebpackDevServer = require('webpack-dev-server');
 const { chromium } = require('playwright-core');
 
 // ---------------------------------------------------------------- helpers
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address();
-      probe.close((err) => (err ? reject(err) : resolve(port)));
-    });
-  });
-}
 
 /**
  * Something that changes over time (frames, console lines, connections):
@@ -175,7 +153,7 @@ describe('webpack-dev-server 5 over this sockjs', { timeout: SUITE_MS }, () => {
     });
 
     state.context = await chromium.launchPersistentContext(state.profileDir, {
-      executablePath: CHROMIUM,
+      executablePath: CHROMIUM_PATH,
       headless: true,
       args: CHROMIUM_ARGS,
       timeout: BUILD_MS,

@@ -26,20 +26,10 @@
 use libfuzzer_sys::fuzz_target;
 use sockjs_core::route::{route, Enabled, Endpoint, Method, Routed};
 
-const NONE: Enabled = Enabled {
-    websocket: false,
-    websocket_raw: false,
-    xhr_polling: false,
-    xhr_streaming: false,
-    eventsource: false,
-    htmlfile: false,
-    jsonp_polling: false,
-};
-
 fn configs(listed: Option<&str>) -> Vec<Enabled> {
     let mut v = vec![
         Enabled::ALL,
-        NONE,
+        Enabled::NONE,
         // sockjs 0.3's `websocket: false`.
         Enabled {
             websocket: false,

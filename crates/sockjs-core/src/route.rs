@@ -67,17 +67,19 @@ impl Enabled {
         jsonp_polling: true,
     };
 
+    pub const NONE: Enabled = Enabled {
+        websocket: false,
+        websocket_raw: false,
+        xhr_polling: false,
+        xhr_streaming: false,
+        eventsource: false,
+        htmlfile: false,
+        jsonp_polling: false,
+    };
+
     /// From a list of 0.4 transport names; unknown names are returned as errors.
     pub fn from_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Enabled, String> {
-        let mut e = Enabled {
-            websocket: false,
-            websocket_raw: false,
-            xhr_polling: false,
-            xhr_streaming: false,
-            eventsource: false,
-            htmlfile: false,
-            jsonp_polling: false,
-        };
+        let mut e = Enabled::NONE;
         for name in names {
             match name {
                 "websocket" => e.websocket = true,

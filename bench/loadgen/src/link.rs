@@ -349,12 +349,7 @@ impl Streaming {
         let before = out.len();
         for _ in 0..MAX_SKIPPED {
             while let Some(line) = self.lines.next_line() {
-                match parse_frame(&line?)? {
-                    Frame::Heartbeat => {}
-                    Frame::Messages(messages) => out.extend(messages),
-                    Frame::Open => return Err("second open frame".into()),
-                    Frame::Close(reason) => return Err(format!("session closed: {reason}")),
-                }
+                take_frame(&line?, out)?;
             }
             if out.len() > before {
                 return Ok(());
@@ -384,6 +379,20 @@ impl Streaming {
     }
 }
 
+/// A frame after the open one, on an HTTP receiver: its messages go to
+/// `out`; anything but messages and heartbeats is an error.
+fn take_frame(line: &str, out: &mut Vec<String>) -> Result<(), String> {
+    match parse_frame(line)? {
+        Frame::Heartbeat => Ok(()),
+        Frame::Messages(messages) => {
+            out.extend(messages);
+            Ok(())
+        }
+        Frame::Open => Err("second open frame".into()),
+        Frame::Close(reason) => Err(format!("session closed: {reason}")),
+    }
+}
+
 impl Polling {
     async fn recv(&mut self, out: &mut Vec<String>, limit: Duration) -> Result<(), String> {
         let before = out.len();
@@ -396,12 +405,7 @@ impl Polling {
                 return Err(format!("xhr poll answered {status}"));
             }
             for line in text.split_terminator('\n') {
-                match parse_frame(line)? {
-                    Frame::Heartbeat => {}
-                    Frame::Messages(messages) => out.extend(messages),
-                    Frame::Open => return Err("second open frame".into()),
-                    Frame::Close(reason) => return Err(format!("session closed: {reason}")),
-                }
+                take_frame(line, out)?;
             }
             if out.len() > before {
                 return Ok(());

@@ -4,7 +4,9 @@
 // /echo echoes every message (raw WebSocket: /echo/websocket); on
 // /broadcast a session sends 'join' to join the audience (answered with
 // 'joined'), and any other message is written to every member, one
-// conn.write per member (there is no server-wide broadcast API in 0.3).
+// conn.write per member (there is no server-wide broadcast API in 0.3);
+// /broadcast-native does the same through server.broadcast() where the
+// package has it.
 // Logging is off. Prints `READY <port>` once listening on 127.0.0.1, and
 // exits when its stdin closes (the runner is gone) or on SIGTERM/SIGINT.
 
@@ -25,38 +27,34 @@ echo.on('connection', (conn) => {
   conn.on('data', (message) => conn.write(message));
 });
 
-const audience = new Set();
-const broadcast = sockjs.createServer({ log: quiet });
-broadcast.on('connection', (conn) => {
-  conn.on('data', (message) => {
-    if (message === 'join') {
-      audience.add(conn);
-      conn.write('joined');
-      return;
-    }
-    for (const member of audience) member.write(message);
+// Sessions join an audience by sending 'join' (answered with 'joined');
+// any other message goes to every member through `send`.
+function audienceServer(send) {
+  const members = new Set();
+  const server = sockjs.createServer({ log: quiet });
+  server.on('connection', (conn) => {
+    conn.on('data', (message) => {
+      if (message === 'join') {
+        members.add(conn);
+        conn.write('joined');
+        return;
+      }
+      send(server, message, members);
+    });
+    conn.on('close', () => members.delete(conn));
   });
-  conn.on('close', () => audience.delete(conn));
-});
+  return server;
+}
 
+const writeLoop = (server, message, members) => {
+  for (const member of members) member.write(message);
+};
+const broadcast = audienceServer(writeLoop);
 // The same fan-out through the package's one-call broadcast where it has one
 // (this package), else the same write loop (sockjs 0.3.24 has none).
-const nativeAudience = new Set();
-const nativeBroadcast = sockjs.createServer({ log: quiet });
-nativeBroadcast.on('connection', (conn) => {
-  conn.on('data', (message) => {
-    if (message === 'join') {
-      nativeAudience.add(conn);
-      conn.write('joined');
-      return;
-    }
-    if (typeof nativeBroadcast.broadcast === 'function') {
-      nativeBroadcast.broadcast(message, nativeAudience);
-    } else {
-      for (const member of nativeAudience) member.write(message);
-    }
-  });
-  conn.on('close', () => nativeAudience.delete(conn));
+const nativeBroadcast = audienceServer((server, message, members) => {
+  if (typeof server.broadcast === 'function') server.broadcast(message, members);
+  else writeLoop(server, message, members);
 });
 
 const server = http.createServer();

@@ -321,12 +321,14 @@ class Listener {
     if (flags & PLAN_CALL_JSESSIONID) this.options.jsessionid(req, res);
     const end = (flags & PLAN_END) !== 0;
     const kind = flags >> 8;
-    const headers = headerText.split('\n');
-    for (let i = 0; i + 1 < headers.length; i += 2) res.setHeader(headers[i], headers[i + 1]);
+    // writeHead with a flat [name, value, ...] list: Node writes it out
+    // directly instead of validating and storing each header in its map
+    // (it still merges any header set earlier, e.g. by options.jsessionid).
+    const headers = headerText === '' ? [] : headerText.split('\n');
     if (end && frames.length === 0 && text) {
-      res.setHeader('Content-Length', Buffer.byteLength(text));
+      headers.push('Content-Length', String(Buffer.byteLength(text)));
     }
-    res.writeHead(status);
+    res.writeHead(status, headers);
     if (end) {
       if (frames.length === 0) {
         res.end(text);

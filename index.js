@@ -4,7 +4,7 @@
 // of protocol (status, headers, frames, when to end) comes from Rust.
 
 const { EventEmitter } = require('node:events');
-const { NativeServer } = require('./binding.js');
+const { Engine } = require('./lib/engine.js');
 const { AdoptedReceiver, Session, Transport } = require('./lib/transport');
 const pkg = require('./package.json');
 
@@ -25,7 +25,7 @@ const DEFAULTS = {
   max_sessions: 0,
 };
 
-// Event codes of NativeServer#drain (src/lib.rs).
+// Event codes of the engine's drain (src/lib.rs).
 const EV_MESSAGE = 2;
 const EV_CLOSE = 3;
 const EV_WRITE = 4;
@@ -69,7 +69,7 @@ class Server extends EventEmitter {
   // The native engine, created on first install.
   get engine() {
     if (!this._engine) {
-      this._engine = new NativeServer(() => this._scheduleDrain());
+      this._engine = new Engine(() => this._scheduleDrain());
       closeOnExit(this._engine);
     }
     return this._engine;
@@ -509,7 +509,7 @@ function readBody(req, limit, done) {
 }
 
 function runChunkingTest(res) {
-  if (!chunkingSchedule) chunkingSchedule = NativeServer.chunkingTestSchedule();
+  if (!chunkingSchedule) chunkingSchedule = Engine.chunkingTestSchedule();
   let step = 0;
   const next = () => {
     if (res.destroyed || step >= chunkingSchedule.length) return;

@@ -1,10 +1,16 @@
-//! napi glue: exposes the engine to the JavaScript facade (`index.js`) as a
-//! `NativeServer` class. Conversions only; no protocol logic lives here.
+//! napi glue: exposes the engine to the JavaScript facade as free functions
+//! over an external handle (`create` makes one; `lib/engine.js` wraps it in
+//! a class). Conversions only; no protocol logic lives here.
+//!
+//! Not a `#[napi]` class: napi-rs checks every call of a class method
+//! against a process-wide borrow table behind a mutex, which made a call
+//! about 380 ns; a function taking the handle costs about 140 ns, and
+//! `send` runs once per message.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, Function, FunctionRef};
+use napi::bindgen_prelude::{Buffer, External, Function, FunctionRef};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
@@ -108,8 +114,8 @@ pub const EV_SOCKET_END: u32 = 7;
 pub const EV_LOG: u32 = 8;
 pub const EV_DRAIN: u32 = 9;
 
-#[napi]
-pub struct NativeServer {
+/// What a handle holds.
+pub struct Server {
     engine: Arc<Engine>,
     /// JavaScript's wake function, for wakes that happen on its own thread.
     wake: FunctionRef<(), ()>,
@@ -126,39 +132,7 @@ fn millis(v: f64) -> u64 {
     }
 }
 
-#[napi]
-impl NativeServer {
-    /// `wake` is called (with no arguments) whenever events wait in the
-    /// queue; it must have `drain()` called soon (not from inside `wake`:
-    /// it may run at the end of any method of this class). It does not keep
-    /// Node alive.
-    #[napi(constructor, catch_unwind)]
-    pub fn new(wake: Function<(), ()>) -> napi::Result<NativeServer> {
-        let tsfn = wake
-            .build_threadsafe_function::<()>()
-            .weak::<true>()
-            .callee_handled::<false>()
-            .build()?;
-        let later = sockjs_engine::runtime::deferred(move || {
-            tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
-        });
-        let js_thread = std::thread::current().id();
-        let local_wake = Arc::new(AtomicBool::new(false));
-        let local = local_wake.clone();
-        let engine = Engine::new(Box::new(move || {
-            if std::thread::current().id() == js_thread {
-                local.store(true, Ordering::Relaxed);
-            } else {
-                later();
-            }
-        }));
-        Ok(NativeServer {
-            engine,
-            wake: wake.create_ref()?,
-            local_wake,
-        })
-    }
-
+impl Server {
     /// Return `value`, calling `wake` first if this call queued events.
     fn woken<T>(&self, env: &Env, value: T) -> napi::Result<T> {
         if self.local_wake.swap(false, Ordering::Relaxed) {
@@ -166,247 +140,295 @@ impl NativeServer {
         }
         Ok(value)
     }
+}
 
-    #[napi(catch_unwind)]
-    pub fn install(&self, env: Env, o: InstallOptions) -> napi::Result<u32> {
-        let mut opts = Options::new(&o.sockjs_url);
-        if let Some(names) = &o.transports {
-            opts.enabled = Enabled::from_names(names.iter().map(String::as_str)).map_err(napi::Error::from_reason)?;
-            opts.transports_listed = Some(names.clone());
+/// A new engine. `wake` is called (with no arguments) whenever events wait
+/// in the queue; it must have `drain()` called soon (not from inside `wake`:
+/// it may run at the end of any function taking the handle). It does not
+/// keep Node alive.
+#[napi(catch_unwind)]
+pub fn create(wake: Function<(), ()>) -> napi::Result<External<Server>> {
+    let tsfn = wake
+        .build_threadsafe_function::<()>()
+        .weak::<true>()
+        .callee_handled::<false>()
+        .build()?;
+    let later = sockjs_engine::runtime::deferred(move || {
+        tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
+    });
+    let js_thread = std::thread::current().id();
+    let local_wake = Arc::new(AtomicBool::new(false));
+    let local = local_wake.clone();
+    let engine = Engine::new(Box::new(move || {
+        if std::thread::current().id() == js_thread {
+            local.store(true, Ordering::Relaxed);
+        } else {
+            later();
         }
-        if !o.websocket {
-            opts.enabled.websocket = false;
-            opts.enabled.websocket_raw = false;
-        }
-        opts.jsessionid = match o.jsessionid {
-            1 => Jsessionid::Cookie,
-            2 => Jsessionid::Function,
-            _ => Jsessionid::Off,
-        };
-        opts.disable_cors = o.disable_cors;
-        opts.base_url = o.base_url;
-        opts.base_url_is_function = o.base_url_is_function;
-        opts.session.heartbeat_ms = millis(o.heartbeat_delay);
-        opts.session.disconnect_ms = millis(o.disconnect_delay);
-        opts.session.response_limit = millis(o.response_limit) as usize;
-        opts.max_body = millis(o.max_message_size) as usize;
-        opts.high_water_mark = millis(o.high_water_mark) as usize;
-        opts.max_buffered = millis(o.max_buffered_bytes) as usize;
-        opts.origins = o.origins;
-        opts.max_sessions = match millis(o.max_sessions) {
-            0 => usize::MAX,
-            n => n as usize,
-        };
-        let install = self.engine.install(opts);
-        self.woken(&env, install)
-    }
+    }));
+    Ok(External::new(Server {
+        engine,
+        wake: wake.create_ref()?,
+        local_wake,
+    }))
+}
 
-    #[napi(catch_unwind)]
-    pub fn upgrade(&self, env: Env, install: u32, r: RequestFields, u: UpgradeInfo) -> napi::Result<UpgradeDecision> {
-        let req = request_of(&r);
-        let h = UpgradeHeaders {
-            upgrade: u.upgrade.as_deref(),
-            connection: u.connection.as_deref(),
-            version: u.version.as_deref(),
-            key: u.key.as_deref(),
-        };
-        let decision = match self.engine.check_upgrade(install, &req, &h) {
-            Ok(kind) => UpgradeDecision {
-                refusal: None,
-                raw: kind == Kind::Raw,
-            },
-            Err(bytes) => UpgradeDecision {
-                refusal: Some(bytes.into()),
-                raw: false,
-            },
-        };
-        self.woken(&env, decision)
+#[napi(catch_unwind)]
+pub fn install(server: &External<Server>, env: Env, o: InstallOptions) -> napi::Result<u32> {
+    let mut opts = Options::new(&o.sockjs_url);
+    if let Some(names) = &o.transports {
+        opts.enabled = Enabled::from_names(names.iter().map(String::as_str)).map_err(napi::Error::from_reason)?;
+        opts.transports_listed = Some(names.clone());
     }
-
-    /// Adopt a plain TCP socket's descriptor for a WebSocket (the caller
-    /// destroys its socket afterwards). Returns the session id.
-    #[napi(catch_unwind)]
-    pub fn adopt_websocket(&self, install: u32, raw: bool, fd: i32, key: String, head: Buffer) -> napi::Result<u32> {
-        let start = Start {
-            install,
-            kind: kind_of(raw),
-            key,
-            head: head.to_vec(),
-        };
-        self.engine
-            .adopt_websocket(start, fd)
-            .map_err(|e| napi::Error::from_reason(e.to_string()))
+    if !o.websocket {
+        opts.enabled.websocket = false;
+        opts.enabled.websocket_raw = false;
     }
+    opts.jsessionid = match o.jsessionid {
+        1 => Jsessionid::Cookie,
+        2 => Jsessionid::Function,
+        _ => Jsessionid::Off,
+    };
+    opts.disable_cors = o.disable_cors;
+    opts.base_url = o.base_url;
+    opts.base_url_is_function = o.base_url_is_function;
+    opts.session.heartbeat_ms = millis(o.heartbeat_delay);
+    opts.session.disconnect_ms = millis(o.disconnect_delay);
+    opts.session.response_limit = millis(o.response_limit) as usize;
+    opts.max_body = millis(o.max_message_size) as usize;
+    opts.high_water_mark = millis(o.high_water_mark) as usize;
+    opts.max_buffered = millis(o.max_buffered_bytes) as usize;
+    opts.origins = o.origins;
+    opts.max_sessions = match millis(o.max_sessions) {
+        0 => usize::MAX,
+        n => n as usize,
+    };
+    let install = server.engine.install(opts);
+    server.woken(&env, install)
+}
 
-    /// Run a WebSocket over bytes bridged from a JS socket (TLS, streams
-    /// without a descriptor). Returns the session id.
-    #[napi(catch_unwind)]
-    pub fn pipe_websocket(&self, install: u32, raw: bool, key: String, head: Buffer) -> u32 {
-        self.engine.pipe_websocket(Start {
-            install,
-            kind: kind_of(raw),
-            key,
-            head: head.to_vec(),
-        })
-    }
+#[napi(catch_unwind)]
+pub fn upgrade(
+    server: &External<Server>,
+    env: Env,
+    install: u32,
+    r: RequestFields,
+    u: UpgradeInfo,
+) -> napi::Result<UpgradeDecision> {
+    let req = request_of(&r);
+    let h = UpgradeHeaders {
+        upgrade: u.upgrade.as_deref(),
+        connection: u.connection.as_deref(),
+        version: u.version.as_deref(),
+        key: u.key.as_deref(),
+    };
+    let decision = match server.engine.check_upgrade(install, &req, &h) {
+        Ok(kind) => UpgradeDecision {
+            refusal: None,
+            raw: kind == Kind::Raw,
+        },
+        Err(bytes) => UpgradeDecision {
+            refusal: Some(bytes.into()),
+            raw: false,
+        },
+    };
+    server.woken(&env, decision)
+}
 
-    #[napi(catch_unwind)]
-    pub fn pipe_feed(&self, conn: u32, bytes: Buffer) {
-        self.engine.pipe_feed(conn, Some(bytes.to_vec()));
-    }
+/// Adopt a plain TCP socket's descriptor for a WebSocket (the caller
+/// destroys its socket afterwards). Returns the session id.
+#[napi(catch_unwind)]
+pub fn adopt_websocket(
+    server: &External<Server>,
+    install: u32,
+    raw: bool,
+    fd: i32,
+    key: String,
+    head: Buffer,
+) -> napi::Result<u32> {
+    let start = Start {
+        install,
+        kind: kind_of(raw),
+        key,
+        head: head.to_vec(),
+    };
+    server
+        .engine
+        .adopt_websocket(start, fd)
+        .map_err(|e| napi::Error::from_reason(e.to_string()))
+}
 
-    #[napi(catch_unwind)]
-    pub fn pipe_end(&self, conn: u32) {
-        self.engine.pipe_feed(conn, None);
-    }
+/// Run a WebSocket over bytes bridged from a JS socket (TLS, streams
+/// without a descriptor). Returns the session id.
+#[napi(catch_unwind)]
+pub fn pipe_websocket(server: &External<Server>, install: u32, raw: bool, key: String, head: Buffer) -> u32 {
+    server.engine.pipe_websocket(Start {
+        install,
+        kind: kind_of(raw),
+        key,
+        head: head.to_vec(),
+    })
+}
 
-    #[napi(catch_unwind)]
-    pub fn request(&self, env: Env, install: u32, r: RequestFields) -> napi::Result<RequestPlan> {
-        let plan = self.engine.request(install, &request_of(&r));
-        let a = plan.answer;
-        let kind: u32 = match a.then {
-            Then::ChunkingTest => 1,
-            Then::WebSocket { raw: false } => 2,
-            Then::WebSocket { raw: true } => 3,
-            _ => 0,
-        };
-        let flag = |on: bool, bit: u32| if on { bit } else { 0 };
-        let flags = kind << 8
-            | flag(plan.end, PLAN_END)
-            | flag(plan.opened, PLAN_OPENED)
-            | flag(a.call_jsessionid, PLAN_CALL_JSESSIONID)
-            | flag(a.needs_base_url, PLAN_NEEDS_BASE_URL);
-        let mut headers = String::new();
-        for (name, value) in a.headers {
-            if !headers.is_empty() {
-                headers.push('\n');
-            }
-            headers.push_str(name);
+#[napi(catch_unwind)]
+pub fn pipe_feed(server: &External<Server>, conn: u32, bytes: Buffer) {
+    server.engine.pipe_feed(conn, Some(bytes.to_vec()));
+}
+
+#[napi(catch_unwind)]
+pub fn pipe_end(server: &External<Server>, conn: u32) {
+    server.engine.pipe_feed(conn, None);
+}
+
+#[napi(catch_unwind)]
+pub fn request(server: &External<Server>, env: Env, install: u32, r: RequestFields) -> napi::Result<RequestPlan> {
+    let plan = server.engine.request(install, &request_of(&r));
+    let a = plan.answer;
+    let kind: u32 = match a.then {
+        Then::ChunkingTest => 1,
+        Then::WebSocket { raw: false } => 2,
+        Then::WebSocket { raw: true } => 3,
+        _ => 0,
+    };
+    let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+    let flags = kind << 8
+        | flag(plan.end, PLAN_END)
+        | flag(plan.opened, PLAN_OPENED)
+        | flag(a.call_jsessionid, PLAN_CALL_JSESSIONID)
+        | flag(a.needs_base_url, PLAN_NEEDS_BASE_URL);
+    let mut headers = String::new();
+    for (name, value) in a.headers {
+        if !headers.is_empty() {
             headers.push('\n');
-            headers.push_str(&value);
         }
-        let answer = (
-            u32::from(a.status),
-            flags,
-            plan.receiver.map_or(-1, i64::from),
-            plan.conn.map_or(-1, i64::from),
-            a.body,
-            headers,
-            plan.frames,
-            plan.protocol.map(str::to_owned),
-        );
-        self.woken(&env, answer)
+        headers.push_str(name);
+        headers.push('\n');
+        headers.push_str(&value);
     }
+    let answer = (
+        u32::from(a.status),
+        flags,
+        plan.receiver.map_or(-1, i64::from),
+        plan.conn.map_or(-1, i64::from),
+        a.body,
+        headers,
+        plan.frames,
+        plan.protocol.map(str::to_owned),
+    );
+    server.woken(&env, answer)
+}
 
-    #[napi(catch_unwind)]
-    pub fn receiver_aborted(&self, env: Env, receiver: u32) -> napi::Result<()> {
-        self.engine.receiver_aborted(receiver);
-        self.woken(&env, ())
-    }
+#[napi(catch_unwind)]
+pub fn receiver_aborted(server: &External<Server>, env: Env, receiver: u32) -> napi::Result<()> {
+    server.engine.receiver_aborted(receiver);
+    server.woken(&env, ())
+}
 
-    /// 0: queued, keep writing; 1: queued, but past the high-water mark (a
-    /// `drain` event follows once the buffer empties); 2: refused, the
-    /// session is not open (or was closed for going over the hard limit).
-    #[napi(catch_unwind)]
-    pub fn send(&self, env: Env, conn: u32, message: String) -> napi::Result<u32> {
-        let sent = match self.engine.send(conn, message) {
-            Sent::Queued => 0,
-            Sent::Full => 1,
-            Sent::Refused => 2,
+/// 0: queued, keep writing; 1: queued, but past the high-water mark (a
+/// `drain` event follows once the buffer empties); 2: refused, the
+/// session is not open (or was closed for going over the hard limit).
+#[napi(catch_unwind)]
+pub fn send(server: &External<Server>, env: Env, conn: u32, message: String) -> napi::Result<u32> {
+    let sent = match server.engine.send(conn, message) {
+        Sent::Queued => 0,
+        Sent::Full => 1,
+        Sent::Refused => 2,
+    };
+    server.woken(&env, sent)
+}
+
+/// Write `message` to the sessions `conns` (all of this server's when
+/// absent); returns how many took it.
+#[napi(catch_unwind)]
+pub fn broadcast(server: &External<Server>, env: Env, message: String, conns: Option<Vec<u32>>) -> napi::Result<u32> {
+    let taken = server.engine.broadcast(&message, conns.as_deref()) as u32;
+    server.woken(&env, taken)
+}
+
+#[napi(catch_unwind)]
+pub fn buffered_amount(server: &External<Server>, conn: u32) -> f64 {
+    server.engine.buffered_amount(conn) as f64
+}
+
+#[napi(catch_unwind)]
+pub fn close(server: &External<Server>, env: Env, conn: u32, code: u32, reason: String) -> napi::Result<bool> {
+    let closed = server.engine.close(conn, code.min(u32::from(u16::MAX)) as u16, &reason);
+    server.woken(&env, closed)
+}
+
+#[napi(catch_unwind)]
+pub fn ready_state(server: &External<Server>, conn: u32) -> u32 {
+    server.engine.ready_state(conn) as u32
+}
+
+#[napi(catch_unwind)]
+pub fn session_count(server: &External<Server>) -> u32 {
+    server.engine.session_count() as u32
+}
+
+#[napi(catch_unwind)]
+pub fn terminate_all(server: &External<Server>, env: Env, code: u32, reason: String) -> napi::Result<()> {
+    server
+        .engine
+        .terminate_all(code.min(u32::from(u16::MAX)) as u16, &reason);
+    server.woken(&env, ())
+}
+
+/// The process is exiting: close every session; wait up to `wait_ms`
+/// for WebSocket close frames to go out.
+#[napi(catch_unwind)]
+pub fn shutdown(server: &External<Server>, code: u32, reason: String, wait_ms: u32) {
+    let wait = std::time::Duration::from_millis(u64::from(wait_ms));
+    server
+        .engine
+        .shutdown(code.min(u32::from(u16::MAX)) as u16, &reason, wait);
+}
+
+/// The chunking test's writes, as [delay in ms, chunk] pairs.
+#[napi(catch_unwind)]
+pub fn chunking_test_schedule() -> Vec<(u32, String)> {
+    sockjs_core::answer::CHUNKING_TEST_SCHEDULE
+        .iter()
+        .map(|(ms, s)| (*ms as u32, (*s).to_owned()))
+        .collect()
+}
+
+#[napi(catch_unwind)]
+pub fn drain(server: &External<Server>) -> EventBatch {
+    let events = server.engine.drain();
+    let mut batch = EventBatch {
+        codes: Vec::with_capacity(events.len() * 2),
+        strings: Vec::new(),
+        buffers: Vec::new(),
+    };
+    for event in events {
+        let (code, id) = match event {
+            Event::Message(c, s) => {
+                batch.strings.push(s);
+                (EV_MESSAGE, c)
+            }
+            Event::Close(c) => (EV_CLOSE, c),
+            Event::Drain(c) => (EV_DRAIN, c),
+            Event::Write(r, s) => {
+                batch.strings.push(s);
+                (EV_WRITE, r)
+            }
+            Event::End(r) => (EV_END, r),
+            Event::SocketWrite(c, bytes) => {
+                batch.buffers.push(bytes.into());
+                (EV_SOCKET_WRITE, c)
+            }
+            Event::SocketEnd(c) => (EV_SOCKET_END, c),
+            Event::Log(severity, line) => {
+                batch.strings.push(severity.to_owned());
+                batch.strings.push(line);
+                (EV_LOG, 0)
+            }
         };
-        self.woken(&env, sent)
+        batch.codes.push(code);
+        batch.codes.push(id);
     }
-
-    /// Write `message` to the sessions `conns` (all of this server's when
-    /// absent); returns how many took it.
-    #[napi(catch_unwind)]
-    pub fn broadcast(&self, env: Env, message: String, conns: Option<Vec<u32>>) -> napi::Result<u32> {
-        let taken = self.engine.broadcast(&message, conns.as_deref()) as u32;
-        self.woken(&env, taken)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn buffered_amount(&self, conn: u32) -> f64 {
-        self.engine.buffered_amount(conn) as f64
-    }
-
-    #[napi(catch_unwind)]
-    pub fn close(&self, env: Env, conn: u32, code: u32, reason: String) -> napi::Result<bool> {
-        let closed = self.engine.close(conn, code.min(u32::from(u16::MAX)) as u16, &reason);
-        self.woken(&env, closed)
-    }
-
-    #[napi(catch_unwind)]
-    pub fn ready_state(&self, conn: u32) -> u32 {
-        self.engine.ready_state(conn) as u32
-    }
-
-    #[napi(catch_unwind)]
-    pub fn session_count(&self) -> u32 {
-        self.engine.session_count() as u32
-    }
-
-    #[napi(catch_unwind)]
-    pub fn terminate_all(&self, env: Env, code: u32, reason: String) -> napi::Result<()> {
-        self.engine.terminate_all(code.min(u32::from(u16::MAX)) as u16, &reason);
-        self.woken(&env, ())
-    }
-
-    /// The process is exiting: close every session; wait up to `wait_ms`
-    /// for WebSocket close frames to go out.
-    #[napi(catch_unwind)]
-    pub fn shutdown(&self, code: u32, reason: String, wait_ms: u32) {
-        let wait = std::time::Duration::from_millis(u64::from(wait_ms));
-        self.engine
-            .shutdown(code.min(u32::from(u16::MAX)) as u16, &reason, wait);
-    }
-
-    /// The chunking test's writes, as [delay in ms, chunk] pairs.
-    #[napi(catch_unwind)]
-    pub fn chunking_test_schedule() -> Vec<(u32, String)> {
-        sockjs_core::answer::CHUNKING_TEST_SCHEDULE
-            .iter()
-            .map(|(ms, s)| (*ms as u32, (*s).to_owned()))
-            .collect()
-    }
-
-    #[napi(catch_unwind)]
-    pub fn drain(&self) -> EventBatch {
-        let events = self.engine.drain();
-        let mut batch = EventBatch {
-            codes: Vec::with_capacity(events.len() * 2),
-            strings: Vec::new(),
-            buffers: Vec::new(),
-        };
-        for event in events {
-            let (code, id) = match event {
-                Event::Message(c, s) => {
-                    batch.strings.push(s);
-                    (EV_MESSAGE, c)
-                }
-                Event::Close(c) => (EV_CLOSE, c),
-                Event::Drain(c) => (EV_DRAIN, c),
-                Event::Write(r, s) => {
-                    batch.strings.push(s);
-                    (EV_WRITE, r)
-                }
-                Event::End(r) => (EV_END, r),
-                Event::SocketWrite(c, bytes) => {
-                    batch.buffers.push(bytes.into());
-                    (EV_SOCKET_WRITE, c)
-                }
-                Event::SocketEnd(c) => (EV_SOCKET_END, c),
-                Event::Log(severity, line) => {
-                    batch.strings.push(severity.to_owned());
-                    batch.strings.push(line);
-                    (EV_LOG, 0)
-                }
-            };
-            batch.codes.push(code);
-            batch.codes.push(id);
-        }
-        batch
-    }
+    batch
 }
 
 fn kind_of(raw: bool) -> Kind {

@@ -1,0 +1,38 @@
+'use strict';
+
+// The native engine as an object: the binding exports free functions that
+// take a handle first (see src/lib.rs for why it is not a napi class); this
+// class keeps the handle and gives index.js and lib/transport.js methods.
+
+const native = require('../binding.js');
+
+class Engine {
+  /** @param {() => void} wake called when events wait to be drained */
+  constructor(wake) {
+    this.handle = native.create(wake);
+  }
+
+  install(options) { return native.install(this.handle, options); }
+  request(install, fields) { return native.request(this.handle, install, fields); }
+  upgrade(install, fields, info) { return native.upgrade(this.handle, install, fields, info); }
+  adoptWebsocket(install, raw, fd, key, head) {
+    return native.adoptWebsocket(this.handle, install, raw, fd, key, head);
+  }
+  pipeWebsocket(install, raw, key, head) { return native.pipeWebsocket(this.handle, install, raw, key, head); }
+  pipeFeed(conn, bytes) { return native.pipeFeed(this.handle, conn, bytes); }
+  pipeEnd(conn) { return native.pipeEnd(this.handle, conn); }
+  receiverAborted(receiver) { return native.receiverAborted(this.handle, receiver); }
+  send(conn, message) { return native.send(this.handle, conn, message); }
+  broadcast(message, conns) { return native.broadcast(this.handle, message, conns); }
+  bufferedAmount(conn) { return native.bufferedAmount(this.handle, conn); }
+  close(conn, code, reason) { return native.close(this.handle, conn, code, reason); }
+  readyState(conn) { return native.readyState(this.handle, conn); }
+  sessionCount() { return native.sessionCount(this.handle); }
+  terminateAll(code, reason) { return native.terminateAll(this.handle, code, reason); }
+  shutdown(code, reason, waitMs) { return native.shutdown(this.handle, code, reason, waitMs); }
+  drain() { return native.drain(this.handle); }
+
+  static chunkingTestSchedule() { return native.chunkingTestSchedule(); }
+}
+
+module.exports = { Engine };

@@ -30,6 +30,25 @@ pub use clock::Clock;
 pub use events::{ConnId, Event, EventQueue, ReceiverId, Taken};
 pub use http::Plan;
 
+/// Wake WebSocket tasks from JavaScript's thread. Many at once (after a
+/// broadcast or a write loop) are woken from a task on the runtime: a wake
+/// from outside the runtime goes through its shared queue and may unpark a
+/// worker each time, which on a shared core preempts JavaScript; a wake from
+/// a worker goes to that worker's own queue.
+fn wake_all(wakes: Vec<Arc<Notify>>) {
+    match wakes.as_slice() {
+        [] => {}
+        [one] => one.notify_one(),
+        _ => {
+            runtime::get().spawn(async move {
+                for wake in wakes {
+                    wake.notify_one();
+                }
+            });
+        }
+    }
+}
+
 /// Who carries a session's frames.
 pub enum Carrier {
     /// HTTP receivers, one at a time; outputs collected at drain.
@@ -336,16 +355,18 @@ impl Engine {
             match self.events.take() {
                 Taken::Events(events) => return events,
                 Taken::Dirty(ids) => {
+                    let mut wakes = Vec::new();
                     for id in ids {
                         let Some(conn) = self.conn(id) else { continue };
                         match &conn.carrier {
                             Carrier::Http { .. } => self.collect_http(&conn),
                             Carrier::WebSocket { wake } => {
                                 conn.state.lock().dirty = false;
-                                wake.notify_one();
+                                wakes.push(wake.clone());
                             }
                         }
                     }
+                    wake_all(wakes);
                 }
             }
         }

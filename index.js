@@ -153,7 +153,7 @@ class Server extends EventEmitter {
   // an application listener is rethrown on its own tick, after the batch,
   // so that no event of the batch is lost.
   _drain() {
-    const { codes, strings, buffers } = this._engine.drain();
+    const [codes, strings, buffers] = this._engine.drain();
     let si = 0;
     let bi = 0;
     let failure = null;

@@ -415,6 +415,8 @@ describe('JSESSIONID', () => {
       const r = await post(`${url}/xhr`);
       assert.equal(r.body, 'o\n');
       assert.deepEqual(r.headers['set-cookie'], ['MYSID=42; path=/']);
+      // The engine's own headers still go out beside the application's.
+      assert.equal(r.headers['content-type'], 'application/javascript; charset=UTF-8');
       const s = await post(`${url}/xhr_send`, '["m"]');
       assert.equal(s.status, 204);
       assert.deepEqual(s.headers['set-cookie'], ['MYSID=42; path=/']);

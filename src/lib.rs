@@ -99,8 +99,8 @@ pub const PLAN_NEEDS_BASE_URL: u32 = 8;
 /// Events since the last drain, as `[codes, strings, buffers]`: `codes`
 /// holds (code, id) pairs; events with text or bytes take the next entries
 /// of `strings` or `buffers` in order. An array for the reason given at
-/// `RequestPlan`: as an object it cost ~0.9 us a drain, most of it naming
-/// the three properties.
+/// `RequestPlan`: an empty drain cost ~0.9 us with an object, ~0.63 us
+/// with this.
 pub type EventBatch = (Vec<u32>, Vec<String>, Vec<Buffer>);
 
 pub const EV_MESSAGE: u32 = 2;

@@ -60,11 +60,7 @@ impl Options {
             disable_cors: false,
             base_url: None,
             base_url_is_function: false,
-            session: SessionConfig {
-                heartbeat_ms: 25_000,
-                disconnect_ms: 5_000,
-                response_limit: 128 * 1024,
-            },
+            session: SessionConfig::SOCKJS_NODE,
             max_body: 64 * 1024 * 1024,
             high_water_mark: 1024 * 1024,
             max_buffered: 16 * 1024 * 1024,

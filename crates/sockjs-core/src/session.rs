@@ -34,6 +34,16 @@ pub struct SessionConfig {
     pub response_limit: usize,
 }
 
+impl SessionConfig {
+    /// sockjs-node's defaults: `heartbeat_delay` 25 s, `disconnect_delay`
+    /// 5 s, `response_limit` 128 KiB.
+    pub const SOCKJS_NODE: SessionConfig = SessionConfig {
+        heartbeat_ms: 25_000,
+        disconnect_ms: 5_000,
+        response_limit: 128 * 1024,
+    };
+}
+
 /// `readyState`, with sockjs-node's numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadyState {

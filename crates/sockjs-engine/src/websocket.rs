@@ -21,7 +21,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use sockjs_core::answer::{self, Request, UpgradeHeaders};
 use sockjs_core::decode;
 use sockjs_core::receiver::Framing;
-use sockjs_core::session::{Output, Session};
+use sockjs_core::session::{Output, Session, SessionConfig};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -148,7 +148,10 @@ impl Engine {
     /// thread's next tick and may write at once; the task sends the open
     /// frame right after the 101 answer.
     fn new_websocket_conn(&self, start: &Start) -> (Arc<Conn>, Arc<Notify>) {
-        let config = self.options(start.install).map(|o| o.session).unwrap_or(DEFAULT_CONFIG);
+        let config = self
+            .options(start.install)
+            .map(|o| o.session)
+            .unwrap_or(SessionConfig::SOCKJS_NODE);
         let now = self.clock.now();
         let mut session = Session::new(config, now);
         let framing = if start.kind == Kind::Raw {
@@ -206,12 +209,6 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .or_else(|| panic.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
-
-const DEFAULT_CONFIG: sockjs_core::session::SessionConfig = sockjs_core::session::SessionConfig {
-    heartbeat_ms: 25_000,
-    disconnect_ms: 5_000,
-    response_limit: 128 * 1024,
-};
 
 /// Carry bytes between the duplex pipe and JavaScript.
 async fn bridge(

@@ -26,8 +26,6 @@ class Engine {
   broadcast(message, conns) { return native.broadcast(this.handle, message, conns); }
   bufferedAmount(conn) { return native.bufferedAmount(this.handle, conn); }
   close(conn, code, reason) { return native.close(this.handle, conn, code, reason); }
-  readyState(conn) { return native.readyState(this.handle, conn); }
-  sessionCount() { return native.sessionCount(this.handle); }
   terminateAll(code, reason) { return native.terminateAll(this.handle, code, reason); }
   shutdown(code, reason, waitMs) { return native.shutdown(this.handle, code, reason, waitMs); }
   drain() { return native.drain(this.handle); }

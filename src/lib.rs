@@ -355,16 +355,6 @@ pub fn close(server: &External<Server>, env: Env, conn: u32, code: u32, reason: 
 }
 
 #[napi(catch_unwind)]
-pub fn ready_state(server: &External<Server>, conn: u32) -> u32 {
-    server.engine.ready_state(conn) as u32
-}
-
-#[napi(catch_unwind)]
-pub fn session_count(server: &External<Server>) -> u32 {
-    server.engine.session_count() as u32
-}
-
-#[napi(catch_unwind)]
 pub fn terminate_all(server: &External<Server>, env: Env, code: u32, reason: String) -> napi::Result<()> {
     server
         .engine

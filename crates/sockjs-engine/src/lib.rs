@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use parking_lot::{Mutex, RwLock};
 use sockjs_core::answer::Options;
-use sockjs_core::session::{ReadyState, Session, Shared};
+use sockjs_core::session::{Session, Shared};
 use tokio::sync::Notify;
 
 pub use clock::Clock;
@@ -290,11 +290,6 @@ impl Engine {
         }
         self.poke(&conn, &mut st);
         true
-    }
-
-    pub fn ready_state(&self, id: ConnId) -> ReadyState {
-        self.conn(id)
-            .map_or(ReadyState::Closed, |c| c.state.lock().session.ready_state())
     }
 
     /// Have the session's carrier act on new outputs. An HTTP session's

@@ -75,6 +75,41 @@ test('websocket-load: 10,000 messages echo once each and in order on one connect
   }
 });
 
+test('websocket-load: messages far larger than one socket read arrive intact, in order, on both endpoints', async () => {
+  // The engine reads the socket 64 KiB at a time and hands tungstenite a
+  // few hundred bytes per call; these cross both sizes many times, with a
+  // small message squeezed between two large ones.
+  const text = (n, seed) => {
+    const unit = `${seed} é 漢 😀 "q" \\ `;
+    return unit.repeat(Math.ceil(n / unit.length)).slice(0, n);
+  };
+  const sent = [text(300 * 1024, 'a'), 'tiny', text(1024 * 1024 + 7, 'b'), text(70 * 1024, 'c')];
+
+  const { ws, queue } = await openSession(app.port);
+  try {
+    for (const m of sent) ws.send(JSON.stringify([m]));
+    const echoed = [];
+    while (echoed.length < sent.length) {
+      echoed.push(...arrayFrame(await queue.next(10000, `echo ${echoed.length + 1} of ${sent.length}`)));
+    }
+    assert.equal(echoed.length, sent.length);
+    echoed.forEach((m, i) => assert.ok(m === sent[i], `message ${i} (${sent[i].length} chars) came back changed`));
+  } finally {
+    await W.closeClient(ws);
+  }
+
+  const raw = await W.openClient(`ws://127.0.0.1:${app.port}/echo/websocket`);
+  try {
+    for (const m of sent) raw.ws.send(m);
+    for (let i = 0; i < sent.length; i += 1) {
+      const m = String(await raw.queue.next(10000, `raw echo ${i + 1} of ${sent.length}`));
+      assert.ok(m === sent[i], `raw message ${i} (${sent[i].length} chars) came back changed`);
+    }
+  } finally {
+    await W.closeClient(raw.ws);
+  }
+});
+
 test('websocket-load: 1,000 concurrent connections each open, echo one message and close', async (t) => {
   const WANTED = 1000;
   const WAVE = 100; // connections opened at the same time

@@ -5,7 +5,8 @@
 //!   first answer and as `Write`/`End` events afterwards.
 //! - `websocket`: WebSocket connections as tokio tasks (tokio-tungstenite),
 //!   on adopted file descriptors or on a byte pipe bridged to a Node socket.
-//! - `events`: the one queue to JavaScript; `timers`: HTTP session deadlines.
+//! - `events`: the one queue to JavaScript; `timers`: HTTP session deadlines;
+//!   `spill`: large socket reads behind tungstenite's small read buffer.
 //!
 //! Nothing here knows napi: the glue crate wraps `Engine` for Node, and Rust
 //! tests drive it directly.
@@ -14,6 +15,7 @@ pub mod clock;
 pub mod events;
 mod http;
 pub mod runtime;
+mod spill;
 mod timers;
 pub mod websocket;
 

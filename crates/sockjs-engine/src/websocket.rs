@@ -31,6 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::spill::SpillReader;
 use crate::{Carrier, Conn, ConnId, Engine, Event};
 
 /// How long a peer has at most to answer a heartbeat ping (sockjs-node's
@@ -38,11 +39,12 @@ use crate::{Carrier, Conn, ConnId, Engine, Event};
 const PONG_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Read buffer per connection: small, for servers with many idle sessions
-/// (tungstenite's default is 128 KiB, allocated eagerly). tungstenite also
-/// zero-fills it before every read, which showed in profiles at 4 KiB.
-/// SockJS messages are mostly small; a large one is read in more calls.
-const READ_BUFFER: usize = 1024;
+/// tungstenite's read buffer, kept for the connection's whole life: small,
+/// for servers with many idle sessions (tungstenite's default is 128 KiB,
+/// allocated eagerly, and zero-filled before every read). It bounds only
+/// how much tungstenite takes per call: `SpillReader` reads the socket in
+/// large chunks, so a large message still costs few system calls.
+const READ_BUFFER: usize = 256;
 /// Bytes gathered before a write reaches the socket; `flush` always writes.
 const WRITE_BUFFER: usize = 16 * 1024;
 /// The receiver id of a WebSocket session's only receiver.
@@ -253,15 +255,20 @@ async fn serve<S>(engine: Arc<Engine>, conn: Arc<Conn>, wake: Arc<Notify>, mut s
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let accept = derive_accept_key(start.key.trim().as_bytes());
-    let response = format!(
-        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    if let Err(e) = stream.write_all(response.as_bytes()).await {
+    let Start {
+        install,
+        kind,
+        key,
+        head,
+    } = start;
+    // The answer is written in its own future, boxed: a local of this
+    // function that lives across an await is kept in the task for as long as
+    // the connection lives, and these strings are needed only once.
+    if let Err(e) = Box::pin(write_handshake(&mut stream, key)).await {
         engine.finish(&conn, Some(format!("WebSocket handshake write failed: {e}")));
         return;
     }
-    let max = engine.options(start.install).map_or(64 << 20, |o| o.max_body).max(1);
+    let max = engine.options(install).map_or(64 << 20, |o| o.max_body).max(1);
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -271,15 +278,15 @@ where
     // the task's future is as large as its largest await, and it is held
     // for as long as the connection lives.
     let mut ws = Box::pin(WebSocketStream::from_partially_read(
-        stream,
-        start.head,
+        SpillReader::new(stream),
+        head,
         Role::Server,
         Some(config),
     ))
     .await;
 
     let heartbeat = engine
-        .options(start.install)
+        .options(install)
         .map_or(PONG_TIMEOUT, |o| Duration::from_millis(o.session.heartbeat_ms));
     let pong_timeout = heartbeat.min(PONG_TIMEOUT);
     let mut pong_deadline: Option<tokio::time::Instant> = None;
@@ -291,7 +298,7 @@ where
     let mut armed: Option<tokio::time::Instant> = None;
     let outcome: Result<(), String> = loop {
         // Carry out what the session asked for.
-        let (writes, end) = take_outputs(&conn, start.kind);
+        let (writes, end) = take_outputs(&conn, kind);
         let mut failed = None;
         for text in writes {
             if let Err(e) = ws.feed(Message::text(text)).await {
@@ -349,7 +356,7 @@ where
                     pong_deadline = None;
                     match message {
                         Message::Text(text) => {
-                            if let Err((code, reason)) = deliver(&engine, &conn, start.kind, text.as_str()) {
+                            if let Err((code, reason)) = deliver(&engine, &conn, kind, text.as_str()) {
                                 engine.finish(&conn, None);
                                 Box::pin(close_gracefully(&conn, &mut ws, code, reason)).await;
                                 return;
@@ -357,7 +364,7 @@ where
                         }
                         Message::Binary(bytes) => {
                             let text = String::from_utf8_lossy(&bytes).into_owned();
-                            if let Err((code, reason)) = deliver(&engine, &conn, start.kind, &text) {
+                            if let Err((code, reason)) = deliver(&engine, &conn, kind, &text) {
                                 engine.finish(&conn, None);
                                 Box::pin(close_gracefully(&conn, &mut ws, code, reason)).await;
                                 return;
@@ -399,6 +406,15 @@ where
         }
     };
     engine.finish(&conn, outcome.err());
+}
+
+/// Write the 101 answer to the client's handshake.
+async fn write_handshake<S: AsyncWrite + Unpin>(stream: &mut S, key: String) -> io::Result<()> {
+    let accept = derive_accept_key(key.trim().as_bytes());
+    let response = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    stream.write_all(response.as_bytes()).await
 }
 
 /// Hand a client frame's messages to the application. `Err` carries the

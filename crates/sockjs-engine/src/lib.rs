@@ -37,14 +37,14 @@ pub use http::Plan;
 /// from outside the runtime goes through its shared queue and may unpark a
 /// worker each time, which on a shared core preempts JavaScript; a wake from
 /// a worker goes to that worker's own queue.
-fn wake_all(wakes: Vec<Arc<Notify>>) {
-    match wakes.as_slice() {
+fn wake_all(conns: Vec<Arc<Conn>>) {
+    match conns.as_slice() {
         [] => {}
-        [one] => one.notify_one(),
+        [one] => one.wake_task(),
         _ => {
             runtime::get().spawn(async move {
-                for wake in wakes {
-                    wake.notify_one();
+                for conn in conns {
+                    conn.wake_task();
                 }
             });
         }
@@ -57,7 +57,7 @@ pub enum Carrier {
     Http { session_id: String },
     /// One WebSocket for the whole session, run by a tokio task that is
     /// woken through `wake` when the application writes or closes.
-    WebSocket { wake: Arc<Notify> },
+    WebSocket { wake: Notify },
 }
 
 /// A session and what the driver keeps beside it.
@@ -110,6 +110,15 @@ pub struct Conn {
     /// A WebSocket task is done writing: its close frame went out, or the
     /// connection is gone. What `shutdown` waits for.
     closed_out: std::sync::atomic::AtomicBool,
+}
+
+impl Conn {
+    /// Wake the connection's WebSocket task, if it has one.
+    fn wake_task(&self) {
+        if let Carrier::WebSocket { wake } = &self.carrier {
+            wake.notify_one();
+        }
+    }
 }
 
 #[derive(Default)]
@@ -352,18 +361,18 @@ impl Engine {
             match self.events.take() {
                 Taken::Events(events) => return events,
                 Taken::Dirty(ids) => {
-                    let mut wakes = Vec::new();
+                    let mut websockets = Vec::new();
                     for id in ids {
                         let Some(conn) = self.conn(id) else { continue };
                         match &conn.carrier {
                             Carrier::Http { .. } => self.collect_http(&conn),
-                            Carrier::WebSocket { wake } => {
+                            Carrier::WebSocket { .. } => {
                                 conn.state.lock().dirty = false;
-                                wakes.push(wake.clone());
+                                websockets.push(conn);
                             }
                         }
                     }
-                    wake_all(wakes);
+                    wake_all(websockets);
                 }
             }
         }
@@ -394,8 +403,8 @@ impl Engine {
         // wait for one): there will be none.
         let mut websockets = Vec::new();
         for conn in self.terminate_every(code, reason) {
-            if let Carrier::WebSocket { wake } = &conn.carrier {
-                wake.notify_one();
+            if let Carrier::WebSocket { .. } = &conn.carrier {
+                conn.wake_task();
                 websockets.push(conn);
             }
         }

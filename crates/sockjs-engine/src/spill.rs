@@ -27,38 +27,38 @@ thread_local! {
 /// Writes pass through unchanged.
 pub struct SpillReader<S> {
     inner: S,
-    /// Bytes read from the socket and not yet handed out.
-    spill: Vec<u8>,
-    /// How much of `spill` was handed out already.
+    /// Bytes read from the socket and not yet handed out; boxed, so that a
+    /// connection without any (nearly always) pays one pointer for it.
+    spill: Option<Box<Spill>>,
+}
+
+struct Spill {
+    bytes: Box<[u8]>,
+    /// How much of `bytes` was handed out already.
     taken: usize,
 }
 
 impl<S> SpillReader<S> {
     pub fn new(inner: S) -> Self {
-        SpillReader {
-            inner,
-            spill: Vec::new(),
-            taken: 0,
-        }
+        SpillReader { inner, spill: None }
     }
+}
 
-    /// Hand out spilled bytes; frees the spill once it is all taken.
-    fn take_spill(&mut self, buf: &mut ReadBuf<'_>) {
-        let n = (self.spill.len() - self.taken).min(buf.remaining());
-        buf.put_slice(&self.spill[self.taken..self.taken + n]);
-        self.taken += n;
-        if self.taken == self.spill.len() {
-            self.spill = Vec::new();
-            self.taken = 0;
-        }
-    }
+/// Hand out spilled bytes; true once they are all taken.
+fn take_spill(spill: &mut Spill, buf: &mut ReadBuf<'_>) -> bool {
+    let n = (spill.bytes.len() - spill.taken).min(buf.remaining());
+    buf.put_slice(&spill.bytes[spill.taken..spill.taken + n]);
+    spill.taken += n;
+    spill.taken == spill.bytes.len()
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if !this.spill.is_empty() {
-            this.take_spill(buf);
+        if let Some(spill) = &mut this.spill {
+            if take_spill(spill, buf) {
+                this.spill = None;
+            }
             return Poll::Ready(Ok(()));
         }
         if buf.remaining() >= SCRATCH {
@@ -74,7 +74,8 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
                     let now = got.len().min(buf.remaining());
                     buf.put_slice(&got[..now]);
                     if now < got.len() {
-                        this.spill = got[now..].to_vec();
+                        let bytes = got[now..].into();
+                        this.spill = Some(Box::new(Spill { bytes, taken: 0 }));
                     }
                     Poll::Ready(Ok(()))
                 }
@@ -137,8 +138,7 @@ mod tests {
             got.extend_from_slice(&chunk[..n]);
         }
         assert_eq!(got, sent);
-        assert!(reader.spill.is_empty());
-        assert_eq!(reader.spill.capacity(), 0, "a drained spill is freed");
+        assert!(reader.spill.is_none(), "a drained spill is freed");
     }
 
     #[tokio::test]
@@ -149,7 +149,7 @@ mod tests {
         let mut chunk = [0u8; 256];
         let n = reader.read(&mut chunk).await.unwrap();
         assert_eq!(&chunk[..n], b"hello");
-        assert_eq!(reader.spill.capacity(), 0);
+        assert!(reader.spill.is_none());
     }
 
     #[tokio::test]

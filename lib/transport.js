@@ -164,7 +164,9 @@ class Session {
       this.connection.address = address;
     }
     this.connection.url = req.url;
-    this.connection.pathname = req.url.split('?')[0];
+    // The URL itself when it has no query: one string kept per session, not two.
+    const query = req.url.indexOf('?');
+    this.connection.pathname = query === -1 ? req.url : req.url.slice(0, query);
     this.connection.protocol = this.recv && this.recv.protocol;
     const headers = {};
     for (const key of HEADER_WHITELIST) {

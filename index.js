@@ -282,7 +282,10 @@ class Listener {
       return true;
     }
     const started = Date.now();
-    if (req.method === 'POST') {
+    // Only the send endpoints (xhr_send, jsonp_send) read a body; the
+    // others answer at once, as sockjs-node does, and Node discards any body
+    // they were sent once the response is done.
+    if (req.method === 'POST' && path.endsWith('_send')) {
       readBody(req, Number(this.options.max_message_size), (body, tooLarge) => {
         this.answer(req, res, path, query, body, tooLarge, started);
       });

@@ -299,19 +299,18 @@ class Listener {
     return (a, b, c) => this.handler(a, b, c);
   }
 
-  // The request's fields as the engine's request() and upgrade() take
-  // them: an array (RequestFields in src/lib.rs).
-  requestFields(req, path, query, body, tooLarge, baseUrl) {
+  // The request's head as the engine's request() and upgrade() take it:
+  // the fields it reads joined by NUL, absent headers empty (head_fields in
+  // src/lib.rs).
+  requestHead(req, path, query) {
     const h = req.headers;
-    return [
-      req.method, path, query, h.origin, h.cookie, h['if-none-match'], h['content-type'],
-      h['access-control-request-headers'], body || undefined, tooLarge, baseUrl,
-    ];
+    return `${req.method}\0${path}\0${query}\0${h.origin || ''}\0${h.cookie || ''}\0${h['if-none-match'] || ''}\0${
+      h['content-type'] || ''}\0${h['access-control-request-headers'] || ''}`;
   }
 
   // Ask the engine how to answer (see RequestPlan in src/lib.rs).
   plan(req, path, query, body, tooLarge, baseUrl) {
-    return this.server.engine.request(this.install, this.requestFields(req, path, query, body, tooLarge, baseUrl));
+    return this.server.engine.request(this.install, this.requestHead(req, path, query), body || undefined, tooLarge, baseUrl);
   }
 
   answer(req, res, path, query, body, tooLarge, started) {
@@ -327,9 +326,9 @@ class Listener {
     // writeHead with a flat [name, value, ...] list: Node writes it out
     // directly instead of validating and storing each header in its map
     // (it still merges any header set earlier, e.g. by options.jsessionid).
-    const headers = headerText === '' ? [] : headerText.split('\n');
+    let headers = headerList(headerText);
     if (end && frames.length === 0 && text) {
-      headers.push('Content-Length', String(Buffer.byteLength(text)));
+      headers = [...headers, 'Content-Length', String(Buffer.byteLength(text))];
     }
     res.writeHead(status, headers);
     if (end) {
@@ -374,7 +373,7 @@ class Listener {
   upgrade(req, socket, head, path, query) {
     const engine = this.server.engine;
     const h = req.headers;
-    const decision = engine.upgrade(this.install, this.requestFields(req, path, query, null, false), {
+    const decision = engine.upgrade(this.install, this.requestHead(req, path, query), {
       upgrade: h.upgrade,
       connection: h.connection,
       version: h['sec-websocket-version'],
@@ -494,6 +493,22 @@ function drainScheduled(server) {
 
 // Collect a request body up to `limit` bytes; past it the rest is read and
 // dropped, and `tooLarge` is reported.
+// The engine's header block ("name\nvalue\n...") as writeHead's flat list.
+// A server answers with a handful of distinct blocks, so the lists are kept
+// (never changed: writeHead only reads them); the cap bounds what varying
+// headers (an echoed Origin, a session cookie) can add.
+const HEADER_LISTS_MAX = 256;
+const headerLists = new Map();
+
+function headerList(text) {
+  let list = headerLists.get(text);
+  if (list === undefined) {
+    list = text === '' ? [] : text.split('\n');
+    if (headerLists.size < HEADER_LISTS_MAX) headerLists.set(text, list);
+  }
+  return list;
+}
+
 function readBody(req, limit, done) {
   const chunks = [];
   let size = 0;

@@ -13,8 +13,10 @@ class Engine {
   }
 
   install(options) { return native.install(this.handle, options); }
-  request(install, fields) { return native.request(this.handle, install, fields); }
-  upgrade(install, fields, info) { return native.upgrade(this.handle, install, fields, info); }
+  request(install, head, body, tooLarge, baseUrl) {
+    return native.request(this.handle, install, head, body, tooLarge, baseUrl);
+  }
+  upgrade(install, head, info) { return native.upgrade(this.handle, install, head, info); }
   adoptWebsocket(install, raw, fd, key, head) {
     return native.adoptWebsocket(this.handle, install, raw, fd, key, head);
   }

@@ -143,6 +143,12 @@ describe('/info', () => {
     assert.equal(r.headers.vary, 'Origin');
   });
 
+  test('GET /info with an empty Origin is answered as without one (sockjs-node tests it for truth)', async () => {
+    const r = await get(`${app.base}/echo/info`, { Origin: '' });
+    assert.equal(r.headers['access-control-allow-origin'], '*');
+    assert.equal(r.headers['access-control-allow-credentials'], undefined);
+  });
+
   test('GET /info with query string (as sockjs-client sends it) is served', async () => {
     const r = await get(`${app.base}/echo/info?t=1234567`);
     assert.equal(r.status, 200);

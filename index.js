@@ -491,8 +491,6 @@ function drainScheduled(server) {
   server._drain();
 }
 
-// Collect a request body up to `limit` bytes; past it the rest is read and
-// dropped, and `tooLarge` is reported.
 // The engine's header block ("name\nvalue\n...") as writeHead's flat list.
 // A server answers with a handful of distinct blocks, so the lists are kept
 // (never changed: writeHead only reads them); the cap bounds what varying
@@ -509,6 +507,8 @@ function headerList(text) {
   return list;
 }
 
+// Collect a request body up to `limit` bytes; past it the rest is read and
+// dropped, and `tooLarge` is reported.
 function readBody(req, limit, done) {
   const chunks = [];
   let size = 0;

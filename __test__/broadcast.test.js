@@ -77,6 +77,19 @@ test('broadcast reaches every open session once, framed or raw, and a subset whe
     const taken = framed.filter((c) => c.got.length > 2);
     assert.equal(taken.length, 1, 'only the named framed client got the subset broadcast');
 
+    // Any iterable: a Set, and a generator, whose size is not known ahead.
+    const websockets = conns.filter((c) => c.protocol !== 'xhr-polling');
+    assert.equal(server.broadcast('set', new Set(websockets)), 4);
+    assert.deepEqual(await raw.until(3, 'the broadcast to a Set'), [message, 'some', 'set']);
+    assert.equal(server.broadcast('generated', (function* generate() { yield* websockets; })()), 4);
+    assert.deepEqual(await raw.until(4, 'the broadcast to a generator'), [message, 'some', 'set', 'generated']);
+    for (const c of framed) {
+      assert.deepEqual((await c.until(c === framed[named] ? 5 : 4, 'the Set and generator broadcasts')).slice(-2), [
+        'a["set"]',
+        'a["generated"]',
+      ]);
+    }
+
     first.close();
     assert.equal(server.broadcast('after close', [first]), 0);
   } finally {

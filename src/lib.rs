@@ -342,11 +342,11 @@ pub fn send(server: &External<Server>, env: Env, conn: u32, message: String) -> 
     server.woken(&env, sent)
 }
 
-/// Write `message` to the sessions `conns` (all of this server's when
-/// absent); returns how many took it.
+/// Write `message` to the sessions `conns` (a Uint32Array of ids; all of
+/// this server's when absent); returns how many took it.
 #[napi(catch_unwind)]
-pub fn broadcast(server: &External<Server>, env: Env, message: String, conns: Option<Vec<u32>>) -> napi::Result<u32> {
-    let taken = server.engine.broadcast(&message, conns.as_deref()) as u32;
+pub fn broadcast(server: &External<Server>, env: Env, message: String, conns: Option<&[u32]>) -> napi::Result<u32> {
+    let taken = server.engine.broadcast(&message, conns) as u32;
     server.woken(&env, taken)
 }
 

@@ -242,15 +242,9 @@ pub fn adopt_websocket(
     key: String,
     head: Buffer,
 ) -> napi::Result<u32> {
-    let start = Start {
-        install,
-        kind: kind_of(raw),
-        key,
-        head: head.to_vec(),
-    };
     server
         .engine
-        .adopt_websocket(start, fd)
+        .adopt_websocket(start_of(install, raw, key, &head), fd)
         .map_err(|e| napi::Error::from_reason(e.to_string()))
 }
 
@@ -258,12 +252,7 @@ pub fn adopt_websocket(
 /// without a descriptor). Returns the session id.
 #[napi(catch_unwind)]
 pub fn pipe_websocket(server: &External<Server>, install: u32, raw: bool, key: String, head: Buffer) -> u32 {
-    server.engine.pipe_websocket(Start {
-        install,
-        kind: kind_of(raw),
-        key,
-        head: head.to_vec(),
-    })
+    server.engine.pipe_websocket(start_of(install, raw, key, &head))
 }
 
 #[napi(catch_unwind)]
@@ -357,15 +346,13 @@ pub fn buffered_amount(server: &External<Server>, conn: u32) -> f64 {
 
 #[napi(catch_unwind)]
 pub fn close(server: &External<Server>, env: Env, conn: u32, code: u32, reason: String) -> napi::Result<bool> {
-    let closed = server.engine.close(conn, code.min(u32::from(u16::MAX)) as u16, &reason);
+    let closed = server.engine.close(conn, close_code(code), &reason);
     server.woken(&env, closed)
 }
 
 #[napi(catch_unwind)]
 pub fn terminate_all(server: &External<Server>, env: Env, code: u32, reason: String) -> napi::Result<()> {
-    server
-        .engine
-        .terminate_all(code.min(u32::from(u16::MAX)) as u16, &reason);
+    server.engine.terminate_all(close_code(code), &reason);
     server.woken(&env, ())
 }
 
@@ -374,9 +361,7 @@ pub fn terminate_all(server: &External<Server>, env: Env, code: u32, reason: Str
 #[napi(catch_unwind)]
 pub fn shutdown(server: &External<Server>, code: u32, reason: String, wait_ms: u32) {
     let wait = std::time::Duration::from_millis(u64::from(wait_ms));
-    server
-        .engine
-        .shutdown(code.min(u32::from(u16::MAX)) as u16, &reason, wait);
+    server.engine.shutdown(close_code(code), &reason, wait);
 }
 
 /// The chunking test's writes, as [delay in ms, chunk] pairs.
@@ -424,12 +409,19 @@ pub fn drain(server: &External<Server>) -> EventBatch {
     (codes, strings, buffers)
 }
 
-fn kind_of(raw: bool) -> Kind {
-    if raw {
-        Kind::Raw
-    } else {
-        Kind::Sockjs
+/// What a WebSocket connection starts from, as the two ways in pass it.
+fn start_of(install: u32, raw: bool, key: String, head: &[u8]) -> Start {
+    Start {
+        install,
+        kind: if raw { Kind::Raw } else { Kind::Sockjs },
+        key,
+        head: head.to_vec(),
     }
+}
+
+/// A close code from JavaScript, held to the u16 the protocol has room for.
+fn close_code(code: u32) -> u16 {
+    code.min(u32::from(u16::MAX)) as u16
 }
 
 fn request_of<'a>(

@@ -289,7 +289,11 @@ test('process.exit() sends every WebSocket session its close frame', async () =>
     framed.on('message', (m) => framedMessages.push(String(m)));
     const framedClose = new Promise((resolve) => framed.once('close', (code) => resolve(code)));
     const rawClose = new Promise((resolve) => raw.once('close', (code, reason) => resolve([code, String(reason)])));
+    // The child hears 'connection' once its 101 is written; the clients may
+    // not have read that answer yet, so wait for their own 'open' as well.
+    const clientsOpen = Promise.all([framed, raw].map((ws) => new Promise((resolve) => ws.once('open', resolve))));
     await waitFor(/both open/, 'both sessions to open');
+    await W.withTimeout(clientsOpen, T, 'both clients to see their 101');
     raw.send('exit now');
     assert.equal(await W.withTimeout(framedClose, T, 'the SockJS session to close'), 1000);
     assert.deepEqual(framedMessages, ['o', 'c[1001,"Server shutting down"]']);

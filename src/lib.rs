@@ -17,7 +17,7 @@ use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
 use sockjs_core::route::Enabled;
 use sockjs_engine::websocket::{Kind, Start};
-use sockjs_engine::{Clock, Engine, Event, Sent};
+use sockjs_engine::{Clock, Engine, Event, Sent, WakeFrom};
 
 /// One `installHandlers` worth of options, already defaulted by JS.
 #[napi(object)]
@@ -152,15 +152,11 @@ pub fn create(wake: Function<(), ()>) -> napi::Result<External<Server>> {
     let later = sockjs_engine::runtime::deferred(move || {
         tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
     });
-    let js_thread = std::thread::current().id();
     let local_wake = Arc::new(AtomicBool::new(false));
     let local = local_wake.clone();
-    let engine = Engine::new(Box::new(move || {
-        if std::thread::current().id() == js_thread {
-            local.store(true, Ordering::Relaxed);
-        } else {
-            later();
-        }
+    let engine = Engine::new(Box::new(move |from| match from {
+        WakeFrom::Home => local.store(true, Ordering::Relaxed),
+        WakeFrom::Elsewhere => later(),
     }));
     Ok(External::new(Server {
         engine,

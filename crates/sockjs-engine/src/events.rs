@@ -4,9 +4,12 @@
 //! the waker (a napi threadsafe function) is called only when the queue turns
 //! from empty to non-empty, and JavaScript then drains the whole batch in one
 //! call. So there is at most one cross-thread call per batch, never one per
-//! message.
+//! message. The waker is told whether it runs on the thread that made the
+//! queue (JavaScript's): there it can run the drain itself at the end of the
+//! current call instead of going through libuv.
 
 use parking_lot::Mutex;
+use std::thread::ThreadId;
 
 pub type ConnId = u32;
 pub type ReceiverId = u32;
@@ -49,13 +52,26 @@ pub enum Taken {
     Events(Vec<Event>),
 }
 
+/// Where a wake happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WakeFrom {
+    /// The thread that made the queue: JavaScript's.
+    Home,
+    /// Any other thread (the runtime's, the timers').
+    Elsewhere,
+}
+
+pub type Waker = Box<dyn Fn(WakeFrom) + Send + Sync>;
+
 pub struct EventQueue {
     inner: Mutex<Inner>,
-    wake: Box<dyn Fn() + Send + Sync>,
+    wake: Waker,
+    home: ThreadId,
 }
 
 impl EventQueue {
-    pub fn new(wake: Box<dyn Fn() + Send + Sync>) -> EventQueue {
+    /// A queue whose home is the calling thread.
+    pub fn new(wake: Waker) -> EventQueue {
         EventQueue {
             inner: Mutex::new(Inner {
                 events: Vec::new(),
@@ -63,7 +79,21 @@ impl EventQueue {
                 notified: false,
             }),
             wake,
+            home: std::thread::current().id(),
         }
+    }
+
+    /// Whether the calling thread is the one that made the queue.
+    pub fn at_home(&self) -> bool {
+        std::thread::current().id() == self.home
+    }
+
+    fn wake(&self) {
+        (self.wake)(if self.at_home() {
+            WakeFrom::Home
+        } else {
+            WakeFrom::Elsewhere
+        });
     }
 
     pub fn push(&self, event: Event) {
@@ -77,7 +107,7 @@ impl EventQueue {
             !inner.events.is_empty() && !std::mem::replace(&mut inner.notified, true)
         };
         if wake {
-            (self.wake)();
+            self.wake();
         }
     }
 
@@ -89,7 +119,7 @@ impl EventQueue {
             !std::mem::replace(&mut inner.notified, true)
         };
         if wake {
-            (self.wake)();
+            self.wake();
         }
     }
 
@@ -114,7 +144,7 @@ mod tests {
     fn counting() -> (EventQueue, Arc<AtomicUsize>) {
         let wakes = Arc::new(AtomicUsize::new(0));
         let w = wakes.clone();
-        let q = EventQueue::new(Box::new(move || {
+        let q = EventQueue::new(Box::new(move |_| {
             w.fetch_add(1, Ordering::SeqCst);
         }));
         (q, wakes)
@@ -151,5 +181,23 @@ mod tests {
         assert!(matches!(q.take(), Taken::Events(e) if e.len() == 1));
         q.mark_dirty(4); // after the drain: wakes again
         assert_eq!(wakes.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn the_waker_hears_which_thread_woke_it() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let s = seen.clone();
+        let q = Arc::new(EventQueue::new(Box::new(move |from| s.lock().push(from))));
+        q.push(Event::Close(1));
+        assert!(matches!(q.take(), Taken::Events(_)));
+        let remote = q.clone();
+        std::thread::spawn(move || {
+            assert!(!remote.at_home());
+            remote.push(Event::Close(2));
+        })
+        .join()
+        .unwrap();
+        assert!(q.at_home());
+        assert_eq!(*seen.lock(), vec![WakeFrom::Home, WakeFrom::Elsewhere]);
     }
 }

@@ -29,7 +29,7 @@ use sockjs_core::session::{Session, Shared};
 use tokio::sync::Notify;
 
 pub use clock::Clock;
-pub use events::{ConnId, Event, EventQueue, ReceiverId, Taken};
+pub use events::{ConnId, Event, EventQueue, ReceiverId, Taken, WakeFrom};
 pub use http::Plan;
 
 /// Wake WebSocket tasks from JavaScript's thread. Many at once (after a
@@ -140,13 +140,12 @@ pub struct Engine {
     next_receiver: AtomicU32,
     /// Feeds of bridged WebSocket byte pipes.
     pipes: Mutex<HashMap<ConnId, tokio::sync::mpsc::UnboundedSender<Option<Vec<u8>>>>>,
-    /// The thread that made the engine: JavaScript's.
-    home: std::thread::ThreadId,
 }
 
 impl Engine {
-    /// A new engine; `wake` is called when events wait to be drained.
-    pub fn new(wake: Box<dyn Fn() + Send + Sync>) -> Arc<Engine> {
+    /// A new engine, made on JavaScript's thread; `wake` is called when
+    /// events wait to be drained.
+    pub fn new(wake: events::Waker) -> Arc<Engine> {
         let engine = Arc::new(Engine {
             clock: Clock::new(),
             installs: RwLock::new(Vec::new()),
@@ -156,7 +155,6 @@ impl Engine {
             next_conn: AtomicU32::new(1),
             next_receiver: AtomicU32::new(1),
             pipes: Mutex::new(HashMap::new()),
-            home: std::thread::current().id(),
         });
         let weak = Arc::downgrade(&engine);
         timers::spawn(&engine.timers, engine.clock, move |due| {
@@ -311,7 +309,7 @@ impl Engine {
     /// preempt JavaScript after every message when both share a core.
     fn poke(&self, conn: &Conn, st: &mut ConnState) {
         match &conn.carrier {
-            Carrier::WebSocket { wake } if std::thread::current().id() != self.home => wake.notify_one(),
+            Carrier::WebSocket { wake } if !self.events.at_home() => wake.notify_one(),
             _ => {
                 if !st.dirty {
                     st.dirty = true;

@@ -315,6 +315,39 @@ describe('connection object on HTTP sessions', () => {
     }
   });
 
+  // The listener table is our own small object (lib/transport.js); it must
+  // behave as Node's null-prototype one does.
+  test('conn as an EventEmitter: on, once, off, eventNames, listenerCount, removeAllListeners; no inherited names', async () => {
+    const { conn, s } = await openStreamingSession();
+    try {
+      for (const name of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) {
+        assert.equal(conn.listenerCount(name), 0, name);
+        assert.equal(conn.emit(name), false, name);
+      }
+      const heard = [];
+      const a = (x) => heard.push(`a:${x}`);
+      conn.on('custom', a);
+      conn.once('custom', (x) => heard.push(`once:${x}`));
+      conn.on('toString', (x) => heard.push(`toString:${x}`));
+      assert.deepEqual(conn.eventNames().filter((n) => n === 'custom' || n === 'toString'), ['custom', 'toString']);
+      assert.equal(conn.listenerCount('custom'), 2);
+      conn.emit('custom', 1);
+      conn.emit('custom', 2);
+      conn.emit('toString', 3);
+      assert.equal(String(conn), `<SockJSConnection ${conn.id}>`);
+      conn.off('custom', a);
+      assert.equal(conn.emit('custom', 4), false);
+      assert.deepEqual(heard, ['a:1', 'once:1', 'a:2', 'toString:3']);
+      conn.removeAllListeners();
+      assert.deepEqual(conn.eventNames(), []);
+      conn.on('custom', a);
+      conn.emit('custom', 5);
+      assert.deepEqual(heard.slice(-1), ['a:5']);
+    } finally {
+      s.destroy();
+    }
+  });
+
   test('two sessions get different connection ids', async () => {
     const ids = [];
     for (let i = 0; i < 2; i++) {

@@ -38,6 +38,8 @@ const USAGE: &str = "usage: sockjs-loadgen <echo|broadcast|idle|churn> --port N 
   --max-messages N        messages, rounds or cycles per phase
   --timeout-ms T          limit of any single wait
   --settle-ms T           idle: pause before the RSS checkpoint
+  --settled-ms T          idle: then a further pause and a second RSS
+                          checkpoint (`rss-settled`); 0: none
   --max-total-ms T        hard limit of the whole run
   --sync                  wait for 'go' on stdin after each checkpoint";
 
@@ -56,6 +58,7 @@ pub struct Opts {
     pub max_messages: u64,
     pub limit: Duration,
     pub settle: Duration,
+    pub settled: Duration,
     pub max_total: Duration,
     pub sync: bool,
 }
@@ -76,6 +79,7 @@ impl Default for Opts {
             max_messages: 2_000_000,
             limit: Duration::from_secs(10),
             settle: Duration::from_millis(1000),
+            settled: Duration::ZERO,
             max_total: Duration::from_secs(300),
             sync: false,
         }
@@ -117,6 +121,7 @@ fn parse_args(args: &[String]) -> Result<(String, Opts), String> {
             "--max-messages" => o.max_messages = number()?,
             "--timeout-ms" => o.limit = millis()?,
             "--settle-ms" => o.settle = millis()?,
+            "--settled-ms" => o.settled = millis()?,
             "--max-total-ms" => o.max_total = millis()?,
             _ => return Err(format!("unknown option {flag}")),
         }

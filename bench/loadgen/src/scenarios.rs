@@ -378,8 +378,10 @@ pub async fn broadcast(o: &Opts, control: &mut Control) -> Result<Report, String
 }
 
 /// Idle sessions: opens `sessions` SockJS WebSocket sessions (the measured
-/// phase), leaves them idle for `settle`, checkpoint `rss`, then checks that
-/// every one still echoes.
+/// phase), leaves them idle for `settle`, checkpoint `rss`, optionally idle
+/// for `settled` more (past the servers' heartbeats and their garbage
+/// collectors' idle-time shrinking), checkpoint `rss-settled`, then checks
+/// that every one still echoes.
 pub async fn idle(o: &Opts, control: &mut Control) -> Result<Report, String> {
     // Warm-up: a few sessions opened, used and closed.
     let (warm, mut other) = open_many(o, Kind::SockjsWs, &o.prefix, "w", 20.min(o.sessions)).await;
@@ -398,6 +400,10 @@ pub async fn idle(o: &Opts, control: &mut Control) -> Result<Report, String> {
     control.checkpoint("measure-end").await?;
     tokio::time::sleep(o.settle).await;
     control.checkpoint("rss").await?;
+    if !o.settled.is_zero() {
+        tokio::time::sleep(o.settled).await;
+        control.checkpoint("rss-settled").await?;
+    }
     let open = peers.len();
     // Every session must still be alive: one echo each.
     let (alive, check, _) = echo_phase(peers, o, o.limit, open as u64).await;

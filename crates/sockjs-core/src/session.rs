@@ -203,8 +203,15 @@ impl Session {
         self.timer.map(|(at, _)| at)
     }
 
+    /// The next thing the driver must do. Once none is left the queue's
+    /// buffer is released: an idle session would otherwise keep it (128 B)
+    /// for as long as it lives.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let output = self.outputs.pop_front();
+        if output.is_none() && self.outputs.capacity() > 0 {
+            self.outputs = VecDeque::new();
+        }
+        output
     }
 
     /// Bytes of messages waiting for a receiver, as they will go out
@@ -448,6 +455,14 @@ mod tests {
         assert_eq!(s.ready_state(), ReadyState::Open);
         // The poll ended, so the session waits disconnect_ms for the next.
         assert_eq!(s.deadline(), Some(5_010));
+    }
+
+    #[test]
+    fn an_idle_session_keeps_no_output_buffer() {
+        let mut s = Session::new(CONFIG, 0);
+        s.attach(0, 1, Framing::WebSocket);
+        assert_eq!(outputs(&mut s), vec![w(1, "o"), Output::Opened]);
+        assert_eq!(s.outputs.capacity(), 0);
     }
 
     #[test]

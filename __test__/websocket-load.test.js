@@ -110,6 +110,61 @@ test('websocket-load: messages far larger than one socket read arrive intact, in
   }
 });
 
+test('websocket-load: after large messages, the quiet heartbeat that makes the WebSocket afresh loses nothing', async () => {
+  // The engine gives back the buffers a large message grew by making a new
+  // WebSocket over the same socket at a heartbeat, when the connection is
+  // between messages. Around those heartbeats: large and small messages, a
+  // fragmented one with a ping inside it, in both directions.
+  const hb = await startApp({ server: { heartbeat_delay: 100 } });
+  const c = await W.openRawWebSocket(hb.port, W.sessionPath());
+  const pongs = [];
+  // The next text frame; pings are answered (the engine closes peers that
+  // do not answer) and pongs kept.
+  const nextText = async (label) => {
+    for (let i = 0; i < 1000; i += 1) {
+      const f = await c.reader.nextFrame(T, label);
+      if (f.opcode === W.OP.PING) {
+        c.send({ opcode: W.OP.PONG, payload: f.payload });
+      } else if (f.opcode === W.OP.PONG) {
+        pongs.push(f.text());
+      } else {
+        assert.equal(f.opcode, W.OP.TEXT, `${label}: got opcode ${f.opcode}`);
+        return f.text();
+      }
+    }
+    throw new Error(`${label}: only control frames`);
+  };
+  const heartbeats = async (n, label) => {
+    for (let i = 0; i < n; i += 1) assert.equal(await nextText(label), 'h', label);
+  };
+  try {
+    assert.equal(await nextText('the open frame'), 'o');
+    const big = 'é"x'.repeat(100 * 1024);
+    c.sendText(JSON.stringify([big]));
+    assert.ok(arrayFrame(await nextText('the large echo'))[0] === big, 'the large message came back changed');
+    await heartbeats(2, 'heartbeats after the large message');
+
+    c.send({ opcode: W.OP.TEXT, fin: false, payload: '["frag' });
+    c.send({ opcode: W.OP.PING, payload: 'inside' });
+    c.send({ opcode: W.OP.CONT, fin: true, payload: 'mented", "two"]' });
+    assert.deepEqual(arrayFrame(await nextText('the fragmented echo')), ['fragmented', 'two']);
+    assert.deepEqual(pongs, ['inside']);
+
+    const half = 'y'.repeat(70 * 1024);
+    c.sendText(JSON.stringify([half]));
+    c.sendText(JSON.stringify(['small']));
+    const echoed = [];
+    while (echoed.length < 2) echoed.push(...arrayFrame(await nextText('two echoes')));
+    assert.ok(echoed[0] === half && echoed[1] === 'small', 'large then small came back in order');
+    await heartbeats(2, 'heartbeats after the second large message');
+    c.sendText(JSON.stringify(['still here']));
+    assert.deepEqual(arrayFrame(await nextText('the last echo')), ['still here']);
+  } finally {
+    c.socket.destroy();
+    await W.withTimeout(hb.close(), 5000, 'the heartbeat app to close');
+  }
+});
+
 test('websocket-load: 1,000 concurrent connections each open, echo one message and close', async (t) => {
   const WANTED = 1000;
   const WAVE = 100; // connections opened at the same time

@@ -8,6 +8,11 @@
 //! thread, hands the caller what fits, and keeps only the excess, in a
 //! buffer that exists while the excess does. An idle connection holds no
 //! read buffer here at all.
+//!
+//! It also hands out bytes up to the end of one client frame at a time
+//! (`bounds`), so that it can tell when tungstenite holds no part of an
+//! unfinished frame or message: then the WebSocket can be made afresh over
+//! the same socket, dropping the buffers a large message grew.
 
 use std::cell::RefCell;
 use std::io;
@@ -15,6 +20,8 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+use crate::bounds::FrameBounds;
 
 /// Bytes asked of the socket per read (the scratch buffer's size).
 const SCRATCH: usize = 64 * 1024;
@@ -30,6 +37,8 @@ pub struct SpillReader<S> {
     /// Bytes read from the socket and not yet handed out; boxed, so that a
     /// connection without any (nearly always) pays one pointer for it.
     spill: Option<Box<Spill>>,
+    bounds: FrameBounds,
+    wrote_large: bool,
 }
 
 struct Spill {
@@ -40,30 +49,69 @@ struct Spill {
 
 impl<S> SpillReader<S> {
     pub fn new(inner: S) -> Self {
-        SpillReader { inner, spill: None }
+        SpillReader {
+            inner,
+            spill: None,
+            bounds: FrameBounds::default(),
+            wrote_large: false,
+        }
+    }
+
+    /// The caller wrote a frame larger than `bounds::LARGE_FRAME`.
+    pub fn note_large_write(&mut self) {
+        self.wrote_large = true;
+    }
+
+    /// A frame larger than `bounds::LARGE_FRAME` went by in either
+    /// direction since the last `forget_large`, and every byte handed out
+    /// since made whole frames and whole messages (bytes still in the spill
+    /// were not handed out: they stay here).
+    pub fn buffers_grown_and_idle(&self) -> bool {
+        (self.wrote_large || self.bounds.large_seen()) && self.bounds.between_messages()
+    }
+
+    pub fn forget_large(&mut self) {
+        self.wrote_large = false;
+        self.bounds.reset_large();
     }
 }
 
-/// Hand out spilled bytes; true once they are all taken.
-fn take_spill(spill: &mut Spill, buf: &mut ReadBuf<'_>) -> bool {
-    let n = (spill.bytes.len() - spill.taken).min(buf.remaining());
-    buf.put_slice(&spill.bytes[spill.taken..spill.taken + n]);
-    spill.taken += n;
-    spill.taken == spill.bytes.len()
+/// Hand out what of `bytes` fits and belongs to the current frame; how many.
+fn hand_out(bounds: &mut FrameBounds, bytes: &[u8], buf: &mut ReadBuf<'_>) -> usize {
+    let n = bounds.take(&bytes[..bytes.len().min(buf.remaining())]);
+    buf.put_slice(&bytes[..n]);
+    n
 }
 
 impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
         if let Some(spill) = &mut this.spill {
-            if take_spill(spill, buf) {
+            spill.taken += hand_out(&mut this.bounds, &spill.bytes[spill.taken..], buf);
+            if spill.taken == spill.bytes.len() {
                 this.spill = None;
             }
             return Poll::Ready(Ok(()));
         }
-        if buf.remaining() >= SCRATCH {
-            // The caller's own buffer is large enough: no copy needed.
-            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        let payload_left = usize::try_from(this.bounds.payload_left()).unwrap_or(usize::MAX);
+        if payload_left >= SCRATCH && buf.remaining() >= SCRATCH {
+            // Deep in a large payload, into a large buffer: no copy needed.
+            // (tungstenite's buffer is initialized already, so this costs
+            // nothing.)
+            let dst = buf.initialize_unfilled_to(buf.remaining().min(payload_left));
+            let mut direct = ReadBuf::new(dst);
+            let polled = Pin::new(&mut this.inner).poll_read(cx, &mut direct);
+            let n = direct.filled().len();
+            if let Poll::Ready(Ok(())) = polled {
+                let start = buf.filled().len();
+                buf.advance(n);
+                let taken = this.bounds.take(&buf.filled()[start..]);
+                debug_assert_eq!(taken, n, "a payload read stays in its payload");
+            }
+            return polled;
         }
         SCRATCH_BUF.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
@@ -71,8 +119,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
             match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
                 Poll::Ready(Ok(())) => {
                     let got = read.filled();
-                    let now = got.len().min(buf.remaining());
-                    buf.put_slice(&got[..now]);
+                    let now = hand_out(&mut this.bounds, got, buf);
                     if now < got.len() {
                         let bytes = got[now..].into();
                         this.spill = Some(Box::new(Spill { bytes, taken: 0 }));
@@ -150,6 +197,74 @@ mod tests {
         let n = reader.read(&mut chunk).await.unwrap();
         assert_eq!(&chunk[..n], b"hello");
         assert!(reader.spill.is_none());
+    }
+
+    /// A masked client text frame of `len` bytes.
+    fn client_frame(fin: bool, len: usize) -> Vec<u8> {
+        let mut out = vec![if fin { 0x81 } else { 0x01 }];
+        match len {
+            n if n < 126 => out.push(0x80 | n as u8),
+            n => {
+                out.push(0x80 | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+        }
+        out.extend_from_slice(&[9, 9, 9, 9]);
+        out.extend(std::iter::repeat_n(b'a' ^ 9, len));
+        out
+    }
+
+    #[tokio::test]
+    async fn hands_out_one_frame_at_most_and_knows_when_messages_are_whole() {
+        let (mut peer, ours) = tokio::io::duplex(256 * 1024);
+        let small = client_frame(true, 10);
+        let large = client_frame(true, 5000);
+        let first_part = client_frame(false, 3);
+        let mut sent = small.clone();
+        sent.extend(&large);
+        sent.extend(&first_part);
+        peer.write_all(&sent).await.unwrap();
+        let mut reader = SpillReader::new(ours);
+        let mut chunk = vec![0u8; 64 * 1024];
+
+        let n = reader.read(&mut chunk).await.unwrap();
+        assert_eq!(
+            &chunk[..n],
+            &small[..],
+            "only the first frame, though all of it was read"
+        );
+        assert!(reader.bounds.between_messages());
+        assert!(!reader.buffers_grown_and_idle(), "nothing large yet");
+
+        let mut got = 0;
+        for _ in 0..100 {
+            got += reader.read(&mut chunk[..300]).await.unwrap();
+            if got == large.len() {
+                break;
+            }
+            assert!(!reader.bounds.between_messages(), "inside the large frame");
+        }
+        assert_eq!(got, large.len(), "the large frame, and nothing past it");
+        assert!(reader.buffers_grown_and_idle());
+
+        let n = reader.read(&mut chunk).await.unwrap();
+        assert_eq!(n, first_part.len());
+        assert!(!reader.buffers_grown_and_idle(), "a fragmented message is not over");
+        // The final continuation, empty: FIN and opcode 0, masked, length 0.
+        peer.write_all(&[0x80, 0x80, 9, 9, 9, 9]).await.unwrap();
+        let mut rest = 0;
+        for _ in 0..10 {
+            rest += reader.read(&mut chunk).await.unwrap();
+            if rest == 6 {
+                break;
+            }
+        }
+        assert_eq!(rest, 6);
+        assert!(reader.buffers_grown_and_idle());
+        reader.forget_large();
+        assert!(!reader.buffers_grown_and_idle());
+        reader.note_large_write();
+        assert!(reader.buffers_grown_and_idle(), "a large write counts as well");
     }
 
     #[tokio::test]

@@ -31,6 +31,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::bounds::LARGE_FRAME;
 use crate::spill::SpillReader;
 use crate::{Carrier, Conn, ConnId, Engine, Event};
 
@@ -293,6 +294,9 @@ where
     let outcome: Result<(), String> = loop {
         // Carry out what the session asked for.
         let (writes, end) = take_outputs(&conn, kind);
+        if writes.iter().any(|text| text.len() as u64 > LARGE_FRAME) {
+            ws.get_mut().note_large_write();
+        }
         if let Err(e) = write_all(&mut ws, writes).await {
             break Err(format!("WebSocket write failed: {e}"));
         }
@@ -380,6 +384,15 @@ where
                     if pong_deadline.is_none() {
                         pong_deadline = Some(now + pong_timeout);
                     }
+                    // tungstenite keeps buffers as large as the largest frame
+                    // it read or wrote. A quiet moment gives that memory back:
+                    // everything written was flushed at the top of the loop,
+                    // and once everything read made whole messages, a fresh
+                    // stream over the same socket loses nothing. (Not after
+                    // every large message: a busy connection reuses them.)
+                    if ws.get_ref().buffers_grown_and_idle() {
+                        ws = Box::pin(afresh(ws, max)).await;
+                    }
                     if ws.send(Message::Ping(Default::default())).await.is_err() {
                         break Ok(());
                     }
@@ -391,18 +404,43 @@ where
 }
 
 /// Write the session's frames and flush them. The sink is driven by hand
-/// (`poll_ready`, then `start_send`) so that no frame waits inside a future:
-/// this await is part of every connection's task, whose size is that of its
-/// largest await.
-async fn write_all<S>(ws: &mut WebSocketStream<S>, writes: Vec<String>) -> Result<(), WsError>
+/// (`poll_ready`, then `start_send`) so that no frame waits inside a future,
+/// and as one poll function rather than an async fn, which would keep a
+/// frame and its own state beside the iterator: this await is part of every
+/// connection's task, whose size is that of its largest await.
+fn write_all<S>(ws: &mut WebSocketStream<S>, writes: Vec<String>) -> impl Future<Output = Result<(), WsError>> + '_
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    for text in writes {
-        std::future::poll_fn(|cx| ws.poll_ready_unpin(cx)).await?;
-        ws.start_send_unpin(Message::text(text))?;
-    }
-    std::future::poll_fn(|cx| ws.poll_flush_unpin(cx)).await
+    let mut writes = writes.into_iter();
+    std::future::poll_fn(move |cx| loop {
+        std::task::ready!(ws.poll_ready_unpin(cx))?;
+        match writes.next() {
+            Some(text) => ws.start_send_unpin(Message::text(text))?,
+            None => return ws.poll_flush_unpin(cx),
+        }
+    })
+}
+
+/// tungstenite's settings for one connection.
+fn config(max_message: usize) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message))
+}
+
+/// The same connection in a new WebSocket with small buffers. Only between
+/// messages, with nothing left to write: the old one's state is then all
+/// in its buffers' capacity.
+async fn afresh<S>(ws: WebSocketStream<SpillReader<S>>, max_message: usize) -> WebSocketStream<SpillReader<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut stream = ws.into_inner();
+    stream.forget_large();
+    WebSocketStream::from_raw_socket(stream, Role::Server, Some(config(max_message))).await
 }
 
 /// Answer the client's handshake with 101 and start the WebSocket, resuming
@@ -421,12 +459,10 @@ where
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).await?;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(WRITE_BUFFER)
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message));
-    Ok(WebSocketStream::from_partially_read(SpillReader::new(stream), head, Role::Server, Some(config)).await)
+    Ok(
+        WebSocketStream::from_partially_read(SpillReader::new(stream), head, Role::Server, Some(config(max_message)))
+            .await,
+    )
 }
 
 /// Hand a client frame's messages to the application. `Err` carries the

@@ -11,7 +11,6 @@
 //! Nothing here knows napi: the glue crate wraps `Engine` for Node, and Rust
 //! tests drive it directly.
 
-mod bounds;
 pub mod clock;
 pub mod events;
 mod http;

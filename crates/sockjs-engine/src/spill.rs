@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use crate::bounds::FrameBounds;
+use sockjs_core::bounds::FrameBounds;
 
 /// Bytes asked of the socket per read (the scratch buffer's size).
 const SCRATCH: usize = 64 * 1024;

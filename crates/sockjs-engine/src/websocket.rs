@@ -19,6 +19,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use sockjs_core::answer::{self, Request, UpgradeHeaders};
+use sockjs_core::bounds::LARGE_FRAME;
 use sockjs_core::decode;
 use sockjs_core::receiver::Framing;
 use sockjs_core::session::{Output, Session, SessionConfig};
@@ -31,7 +32,6 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::bounds::LARGE_FRAME;
 use crate::spill::SpillReader;
 use crate::{Carrier, Conn, ConnId, Engine, Event};
 

@@ -60,6 +60,31 @@ async function roundTrip(port) {
   }
 }
 
+test('websocket: frames sent in the same write as the upgrade request are read, in order', async () => {
+  // Node hands the bytes it read past the request to the 'upgrade' handler;
+  // the engine must read them first, as frames like any other.
+  const socket = await W.connectTcp(app.port);
+  const reader = new W.ByteReader(socket);
+  try {
+    const frames = [
+      W.encodeFrame({ opcode: W.OP.TEXT, payload: '["first"]' }),
+      W.encodeFrame({ opcode: W.OP.TEXT, fin: false, payload: '["sec' }),
+      W.encodeFrame({ opcode: W.OP.CONT, payload: 'ond", "third"]' }),
+    ];
+    socket.write(Buffer.concat([
+      Buffer.from(W.handshakeRequest(sessionPath(), { host: `127.0.0.1:${app.port}` })),
+      ...frames,
+    ]));
+    assert.equal((await reader.readHttpHead(T)).statusCode, 101);
+    assert.equal((await reader.nextFrame(T, 'the open frame')).text(), 'o');
+    const echoed = [];
+    while (echoed.length < 3) echoed.push(...arrayFrame((await reader.nextFrame(T, 'the echoes')).text()));
+    assert.deepEqual(echoed, ['first', 'second', 'third']);
+  } finally {
+    socket.destroy();
+  }
+});
+
 test('websocket: session URL answers 101 and sends the open frame "o"', async () => {
   const c = await W.openRawWebSocket(app.port, sessionPath());
   try {

@@ -48,10 +48,19 @@ struct Spill {
 }
 
 impl<S> SpillReader<S> {
-    pub fn new(inner: S) -> Self {
+    /// A reader over `inner` that first hands out `pending` (bytes already
+    /// read from it, such as what Node read past the upgrade request): every
+    /// byte of the stream goes through `bounds`.
+    pub fn new(inner: S, pending: Vec<u8>) -> Self {
+        let spill = (!pending.is_empty()).then(|| {
+            Box::new(Spill {
+                bytes: pending.into_boxed_slice(),
+                taken: 0,
+            })
+        });
         SpillReader {
             inner,
-            spill: None,
+            spill,
             bounds: FrameBounds::default(),
             wrote_large: false,
         }
@@ -173,7 +182,7 @@ mod tests {
         let sent = pattern(100_000);
         peer.write_all(&sent).await.unwrap();
         drop(peer);
-        let mut reader = SpillReader::new(ours);
+        let mut reader = SpillReader::new(ours, Vec::new());
         let mut got = Vec::new();
         let mut chunk = [0u8; 300];
         for _ in 0..10_000 {
@@ -192,7 +201,7 @@ mod tests {
     async fn a_read_that_fits_keeps_nothing() {
         let (mut peer, ours) = tokio::io::duplex(1024);
         peer.write_all(b"hello").await.unwrap();
-        let mut reader = SpillReader::new(ours);
+        let mut reader = SpillReader::new(ours, Vec::new());
         let mut chunk = [0u8; 256];
         let n = reader.read(&mut chunk).await.unwrap();
         assert_eq!(&chunk[..n], b"hello");
@@ -224,7 +233,7 @@ mod tests {
         sent.extend(&large);
         sent.extend(&first_part);
         peer.write_all(&sent).await.unwrap();
-        let mut reader = SpillReader::new(ours);
+        let mut reader = SpillReader::new(ours, Vec::new());
         let mut chunk = vec![0u8; 64 * 1024];
 
         let n = reader.read(&mut chunk).await.unwrap();
@@ -268,9 +277,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pending_bytes_come_first_and_count_as_frames() {
+        let (mut peer, ours) = tokio::io::duplex(1024);
+        let frame = client_frame(true, 10);
+        let (early, late) = frame.split_at(5);
+        peer.write_all(late).await.unwrap();
+        let mut reader = SpillReader::new(ours, early.to_vec());
+        let mut chunk = [0u8; 256];
+        let n = reader.read(&mut chunk).await.unwrap();
+        assert_eq!(&chunk[..n], early);
+        assert!(!reader.bounds.between_messages(), "a frame was begun");
+        let n = reader.read(&mut chunk).await.unwrap();
+        assert_eq!(&chunk[..n], late);
+        assert!(reader.bounds.between_messages());
+    }
+
+    #[tokio::test]
     async fn writes_pass_through() {
         let (mut peer, ours) = tokio::io::duplex(1024);
-        let mut reader = SpillReader::new(ours);
+        let mut reader = SpillReader::new(ours, Vec::new());
         reader.write_all(b"out").await.unwrap();
         reader.flush().await.unwrap();
         let mut got = [0u8; 3];

@@ -459,10 +459,7 @@ where
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
     stream.write_all(response.as_bytes()).await?;
-    Ok(
-        WebSocketStream::from_partially_read(SpillReader::new(stream), head, Role::Server, Some(config(max_message)))
-            .await,
-    )
+    Ok(WebSocketStream::from_raw_socket(SpillReader::new(stream, head), Role::Server, Some(config(max_message))).await)
 }
 
 /// Hand a client frame's messages to the application. `Err` carries the

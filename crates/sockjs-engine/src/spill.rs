@@ -47,20 +47,21 @@ struct Spill {
     taken: usize,
 }
 
+impl Spill {
+    /// A spill of `bytes`, or none when there are none.
+    fn of(bytes: Box<[u8]>) -> Option<Box<Spill>> {
+        (!bytes.is_empty()).then(|| Box::new(Spill { bytes, taken: 0 }))
+    }
+}
+
 impl<S> SpillReader<S> {
     /// A reader over `inner` that first hands out `pending` (bytes already
     /// read from it, such as what Node read past the upgrade request): every
     /// byte of the stream goes through `bounds`.
     pub fn new(inner: S, pending: Vec<u8>) -> Self {
-        let spill = (!pending.is_empty()).then(|| {
-            Box::new(Spill {
-                bytes: pending.into_boxed_slice(),
-                taken: 0,
-            })
-        });
         SpillReader {
             inner,
-            spill,
+            spill: Spill::of(pending.into_boxed_slice()),
             bounds: FrameBounds::default(),
             wrote_large: false,
         }
@@ -129,10 +130,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
                 Poll::Ready(Ok(())) => {
                     let got = read.filled();
                     let now = hand_out(&mut this.bounds, got, buf);
-                    if now < got.len() {
-                        let bytes = got[now..].into();
-                        this.spill = Some(Box::new(Spill { bytes, taken: 0 }));
-                    }
+                    this.spill = Spill::of(got[now..].into());
                     Poll::Ready(Ok(()))
                 }
                 other => other,

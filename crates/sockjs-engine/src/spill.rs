@@ -21,7 +21,7 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use sockjs_core::bounds::FrameBounds;
+use sockjs_core::bounds::{FrameBounds, LARGE_FRAME};
 
 /// Bytes asked of the socket per read (the scratch buffer's size).
 const SCRATCH: usize = 64 * 1024;
@@ -38,6 +38,8 @@ pub struct SpillReader<S> {
     /// connection without any (nearly always) pays one pointer for it.
     spill: Option<Box<Spill>>,
     bounds: FrameBounds,
+    /// A write was offered more than `LARGE_FRAME` bytes: tungstenite's
+    /// write buffer held that many.
     wrote_large: bool,
 }
 
@@ -67,13 +69,8 @@ impl<S> SpillReader<S> {
         }
     }
 
-    /// The caller wrote a frame larger than `bounds::LARGE_FRAME`.
-    pub fn note_large_write(&mut self) {
-        self.wrote_large = true;
-    }
-
-    /// A frame larger than `bounds::LARGE_FRAME` went by in either
-    /// direction since the last `forget_large`, and every byte handed out
+    /// More than `LARGE_FRAME` bytes went by in one frame read or one write
+    /// since the last `forget_large`, and every byte handed out
     /// since made whole frames and whole messages (bytes still in the spill
     /// were not handed out: they stay here).
     pub fn buffers_grown_and_idle(&self) -> bool {
@@ -141,7 +138,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for SpillReader<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write(cx, data)
+        let this = self.get_mut();
+        this.wrote_large |= data.len() as u64 > LARGE_FRAME;
+        Pin::new(&mut this.inner).poll_write(cx, data)
     }
 
     fn poll_write_vectored(
@@ -149,7 +148,9 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SpillReader<S> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        this.wrote_large |= bufs.iter().map(|b| b.len() as u64).sum::<u64>() > LARGE_FRAME;
+        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -270,7 +271,9 @@ mod tests {
         assert!(reader.buffers_grown_and_idle());
         reader.forget_large();
         assert!(!reader.buffers_grown_and_idle());
-        reader.note_large_write();
+        reader.write_all(&[0; 100]).await.unwrap();
+        assert!(!reader.buffers_grown_and_idle(), "a small write does not count");
+        reader.write_all(&[0; 5000]).await.unwrap();
         assert!(reader.buffers_grown_and_idle(), "a large write counts as well");
     }
 

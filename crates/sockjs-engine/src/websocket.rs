@@ -19,7 +19,6 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use sockjs_core::answer::{self, Request, UpgradeHeaders};
-use sockjs_core::bounds::LARGE_FRAME;
 use sockjs_core::decode;
 use sockjs_core::receiver::Framing;
 use sockjs_core::session::{Output, Session, SessionConfig};
@@ -294,9 +293,6 @@ where
     let outcome: Result<(), String> = loop {
         // Carry out what the session asked for.
         let (writes, end) = take_outputs(&conn, kind);
-        if writes.iter().any(|text| text.len() as u64 > LARGE_FRAME) {
-            ws.get_mut().note_large_write();
-        }
         if let Err(e) = write_all(&mut ws, writes).await {
             break Err(format!("WebSocket write failed: {e}"));
         }

@@ -6,7 +6,8 @@
 //! - `websocket`: WebSocket connections as tokio tasks (tokio-tungstenite),
 //!   on adopted file descriptors or on a byte pipe bridged to a Node socket.
 //! - `events`: the one queue to JavaScript; `timers`: HTTP session deadlines;
-//!   `spill`: large socket reads behind tungstenite's small read buffer.
+//!   `spill`: large socket reads behind tungstenite's small read buffer;
+//!   `task_wake`: how JavaScript's writes wake a WebSocket task.
 //!
 //! Nothing here knows napi: the glue crate wraps `Engine` for Node, and Rust
 //! tests drive it directly.
@@ -16,6 +17,7 @@ pub mod events;
 mod http;
 pub mod runtime;
 mod spill;
+mod task_wake;
 mod timers;
 pub mod websocket;
 
@@ -26,11 +28,11 @@ use std::sync::Arc;
 use parking_lot::{Mutex, RwLock};
 use sockjs_core::answer::Options;
 use sockjs_core::session::{Session, Shared};
-use tokio::sync::Notify;
 
 pub use clock::Clock;
 pub use events::{ConnId, Event, EventQueue, ReceiverId, Taken, WakeFrom};
 pub use http::Plan;
+use task_wake::TaskWake;
 
 /// Wake WebSocket tasks from JavaScript's thread. Many at once (after a
 /// broadcast or a write loop) are woken from a task on the runtime: a wake
@@ -57,7 +59,7 @@ pub enum Carrier {
     Http { session_id: String },
     /// One WebSocket for the whole session, run by a tokio task that is
     /// woken through `wake` when the application writes or closes.
-    WebSocket { wake: Notify },
+    WebSocket { wake: TaskWake },
 }
 
 /// A session and what the driver keeps beside it.
@@ -116,7 +118,15 @@ impl Conn {
     /// Wake the connection's WebSocket task, if it has one.
     fn wake_task(&self) {
         if let Carrier::WebSocket { wake } = &self.carrier {
-            wake.notify_one();
+            wake.wake();
+        }
+    }
+
+    /// What wakes the connection's WebSocket task.
+    fn task_wake(&self) -> &TaskWake {
+        match &self.carrier {
+            Carrier::WebSocket { wake } => wake,
+            Carrier::Http { .. } => unreachable!("only a WebSocket connection has a task"),
         }
     }
 }
@@ -309,7 +319,7 @@ impl Engine {
     /// preempt JavaScript after every message when both share a core.
     fn poke(&self, conn: &Conn, st: &mut ConnState) {
         match &conn.carrier {
-            Carrier::WebSocket { wake } if !self.events.at_home() => wake.notify_one(),
+            Carrier::WebSocket { wake } if !self.events.at_home() => wake.wake(),
             _ => {
                 if !st.dirty {
                     st.dirty = true;

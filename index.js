@@ -321,36 +321,28 @@ class Listener {
   answer(req, res, path, query, body, tooLarge, started) {
     const engine = this.server.engine;
     let plan = this.plan(req, path, query, body, tooLarge, undefined);
-    if (plan[1] & PLAN_NEEDS_BASE_URL) {
+    if (plan.flags & PLAN_NEEDS_BASE_URL) {
       plan = this.plan(req, path, query, body, tooLarge, String(this.options.base_url()));
     }
-    const [status, flags, receiver, conn, text, headerText, frames, protocol] = plan;
+    const { status, flags, receiver, conn, protocol } = plan;
+    const text = plan.body;
     if (flags & PLAN_CALL_JSESSIONID) this.options.jsessionid(req, res);
     const end = (flags & PLAN_END) !== 0;
     const kind = flags >> 8;
     // writeHead with a flat [name, value, ...] list: Node writes it out
     // directly instead of validating and storing each header in its map
     // (it still merges any header set earlier, e.g. by options.jsessionid).
-    let headers = headerList(headerText);
-    if (end && frames.length === 0 && text) {
-      headers = [...headers, 'Content-Length', String(Buffer.byteLength(text))];
-    }
+    let headers = headerList(plan.headerText);
+    // A complete answer has a Content-Length, and Node sends it in one
+    // write with the head.
+    if (end && text) headers = [...headers, 'Content-Length', String(Buffer.byteLength(text))];
     res.writeHead(status, headers);
-    if (end) {
-      if (frames.length === 0) {
-        res.end(text);
-      } else {
-        if (text) res.write(text);
-        for (let i = 0; i < frames.length - 1; i++) res.write(frames[i]);
-        res.end(frames[frames.length - 1]);
-      }
+    if (end || kind > 1) {
+      res.end(text);
     } else if (kind === 1) {
       runChunkingTest(res);
-    } else if (kind !== 0) {
-      res.end(text);
     } else {
       if (text) res.write(text);
-      for (const frame of frames) res.write(frame);
       if (receiver !== -1) this.server.trackReceiver(receiver, res);
     }
     if (conn !== -1) {

@@ -6,6 +6,11 @@
 
 const native = require('../binding.js');
 
+// Where request() leaves a plan's numbers (src/lib.rs: PLAN_SLOTS, SLOT_*):
+// filled in place on every call, read at once.
+const planOut = new Float64Array(6);
+const PROTOCOLS = native.protocols();
+
 class Engine {
   /** @param {() => void} wake called when events wait to be drained */
   constructor(wake) {
@@ -13,8 +18,21 @@ class Engine {
   }
 
   install(options) { return native.install(this.handle, options); }
+  // How to answer a request: { status, flags, receiver, conn (-1: none),
+  // headerText, body, protocol }.
   request(install, head, body, tooLarge, baseUrl) {
-    return native.request(this.handle, install, head, body, tooLarge, baseUrl);
+    const text = native.request(this.handle, install, head, body, tooLarge, baseUrl, planOut);
+    const bodyAt = planOut[4];
+    const protocol = planOut[5];
+    return {
+      status: planOut[0],
+      flags: planOut[1],
+      receiver: planOut[2],
+      conn: planOut[3],
+      headerText: text.slice(0, bodyAt),
+      body: text.slice(bodyAt),
+      protocol: protocol < 0 ? undefined : PROTOCOLS[protocol],
+    };
   }
   upgrade(install, head, info) { return native.upgrade(this.handle, install, head, info); }
   adoptWebsocket(install, raw, fd, key, head) {

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, External, Function, FunctionRef};
+use napi::bindgen_prelude::{Buffer, External, Float64ArraySlice, Function, FunctionRef};
 use napi::threadsafe_function::ThreadsafeFunctionCallMode;
 use napi::Env;
 use napi_derive::napi;
@@ -75,15 +75,31 @@ pub struct UpgradeDecision {
     pub raw: bool,
 }
 
-/// How JS answers a request (see `sockjs_engine::Plan`), as an array:
-/// `[status, flags, receiver, conn, body, headers, frames, protocol]`.
-/// `flags` holds the `PLAN_*` bits and the kind (0: plain, 1: chunking
-/// test, 2: SockJS WebSocket URL, 3: raw WebSocket URL) from bit 8;
-/// `receiver` and `conn` are -1 when absent; `headers` alternates names and
-/// values, joined by newlines (neither can hold one). An array, not an
-/// object: napi interns every property name anew on every call, which
-/// showed as the largest part of a request's cost here.
-pub type RequestPlan = (u32, u32, i64, i64, String, String, Vec<String>, Option<String>);
+/// How JS answers a request (see `sockjs_engine::Plan`). The numbers go
+/// into `out`, a Float64Array of `PLAN_SLOTS` that JS makes once and passes
+/// on every call; `request` returns the header block followed at once by
+/// the body (the first chunk and any frames, one string).
+///
+/// Numbers in a typed array and text in one string: building a result
+/// array (an array, a number or string per element, each set through napi)
+/// was about half of a request's own cost, ~2 us, which on xhr-polling is
+/// paid twice per message.
+pub const PLAN_SLOTS: usize = 6;
+/// The HTTP status.
+pub const SLOT_STATUS: usize = 0;
+/// The `PLAN_*` bits, and the kind (0: plain, 1: chunking test, 2: SockJS
+/// WebSocket URL, 3: raw WebSocket URL) from bit 8.
+pub const SLOT_FLAGS: usize = 1;
+/// The receiver id the response stays open as, or -1.
+pub const SLOT_RECEIVER: usize = 2;
+/// The session joined, or -1.
+pub const SLOT_CONN: usize = 3;
+/// Where the body starts in the returned string (in UTF-16 units, as JS
+/// counts): the header block before it alternates names and values, joined
+/// by newlines (neither can hold one).
+pub const SLOT_BODY_AT: usize = 4;
+/// The joining receiver's place in `protocols()`, or -1.
+pub const SLOT_PROTOCOL: usize = 5;
 
 /// The answer is complete: end the response after the body and frames.
 pub const PLAN_END: u32 = 1;
@@ -96,9 +112,9 @@ pub const PLAN_NEEDS_BASE_URL: u32 = 8;
 
 /// Events since the last drain, as `[codes, strings, buffers]`: `codes`
 /// holds (code, id) pairs; events with text or bytes take the next entries
-/// of `strings` or `buffers` in order. An array for the reason given at
-/// `RequestPlan`: an empty drain cost ~0.9 us with an object, ~0.63 us
-/// with this.
+/// of `strings` or `buffers` in order. An array, not an object: napi
+/// interns every property name anew on every call; an empty drain cost
+/// ~0.9 us with an object, ~0.63 us with this.
 pub type EventBatch = (Vec<u32>, Vec<String>, Vec<Buffer>);
 
 pub const EV_MESSAGE: u32 = 2;
@@ -262,6 +278,7 @@ pub fn pipe_end(server: &External<Server>, conn: u32) {
 }
 
 #[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)] // one call per request: no object to build
 pub fn request(
     server: &External<Server>,
     env: Env,
@@ -270,7 +287,14 @@ pub fn request(
     body: Option<Buffer>,
     body_too_large: bool,
     base_url: Option<String>,
-) -> napi::Result<RequestPlan> {
+    mut plan_out: Float64ArraySlice,
+) -> napi::Result<String> {
+    // SAFETY: JavaScript runs nothing while this function does, until the
+    // wake call at its end, which is after the last use of `out`.
+    let out = unsafe { plan_out.as_mut() };
+    if out.len() < PLAN_SLOTS {
+        return Err(napi::Error::from_reason("request: the plan array is too short"));
+    }
     let req = request_of(head_fields(&head), body.as_deref(), body_too_large, base_url.as_deref());
     let plan = server.engine.request(install, &req);
     let a = plan.answer;
@@ -286,26 +310,40 @@ pub fn request(
         | flag(plan.opened, PLAN_OPENED)
         | flag(a.call_jsessionid, PLAN_CALL_JSESSIONID)
         | flag(a.needs_base_url, PLAN_NEEDS_BASE_URL);
-    let mut headers = String::new();
+    let body_len = a.body.len() + plan.frames.iter().map(String::len).sum::<usize>();
+    let mut text = String::with_capacity(body_len + 256);
     for (name, value) in a.headers {
-        if !headers.is_empty() {
-            headers.push('\n');
+        if !text.is_empty() {
+            text.push('\n');
         }
-        headers.push_str(name);
-        headers.push('\n');
-        headers.push_str(&value);
+        text.push_str(name);
+        text.push('\n');
+        text.push_str(&value);
     }
-    let answer = (
-        u32::from(a.status),
-        flags,
-        plan.receiver.map_or(-1, i64::from),
-        plan.conn.map_or(-1, i64::from),
-        a.body,
-        headers,
-        plan.frames,
-        plan.protocol.map(str::to_owned),
-    );
-    server.woken(&env, answer)
+    let body_at = if text.is_ascii() {
+        text.len()
+    } else {
+        text.encode_utf16().count()
+    };
+    text.push_str(&a.body);
+    for frame in &plan.frames {
+        text.push_str(frame);
+    }
+    let or_none = |id: Option<u32>| id.map_or(-1.0, f64::from);
+    out[SLOT_STATUS] = f64::from(a.status);
+    out[SLOT_FLAGS] = f64::from(flags);
+    out[SLOT_RECEIVER] = or_none(plan.receiver);
+    out[SLOT_CONN] = or_none(plan.conn);
+    out[SLOT_BODY_AT] = body_at as f64;
+    out[SLOT_PROTOCOL] = plan.protocol.map_or(-1.0, |i| i as f64);
+    server.woken(&env, text)
+}
+
+/// Every transport's name, as `conn.protocol` gives it; a request's plan
+/// refers to one by its place here.
+#[napi]
+pub fn protocols() -> Vec<&'static str> {
+    sockjs_core::receiver::PROTOCOLS.to_vec()
 }
 
 #[napi(catch_unwind)]

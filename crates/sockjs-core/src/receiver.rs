@@ -21,18 +21,35 @@ pub enum Framing {
     RawWebSocket,
 }
 
+/// Every transport's name as sockjs-node gives it (`conn.protocol`), in
+/// the order of `Framing::protocol_index`.
+pub const PROTOCOLS: [&str; 7] = [
+    "xhr-polling",
+    "xhr-streaming",
+    "eventsource",
+    "htmlfile",
+    "jsonp-polling",
+    "websocket",
+    "websocket-raw",
+];
+
 impl Framing {
+    /// Where its name is in `PROTOCOLS`.
+    pub fn protocol_index(&self) -> usize {
+        match self {
+            Framing::XhrPolling => 0,
+            Framing::XhrStreaming => 1,
+            Framing::EventSource => 2,
+            Framing::HtmlFile => 3,
+            Framing::Jsonp { .. } => 4,
+            Framing::WebSocket => 5,
+            Framing::RawWebSocket => 6,
+        }
+    }
+
     /// The name sockjs-node gives it (`conn.protocol`).
     pub fn protocol(&self) -> &'static str {
-        match self {
-            Framing::XhrPolling => "xhr-polling",
-            Framing::XhrStreaming => "xhr-streaming",
-            Framing::EventSource => "eventsource",
-            Framing::HtmlFile => "htmlfile",
-            Framing::Jsonp { .. } => "jsonp-polling",
-            Framing::WebSocket => "websocket",
-            Framing::RawWebSocket => "websocket-raw",
-        }
+        PROTOCOLS[self.protocol_index()]
     }
 
     /// Wrap one SockJS frame for this transport.
@@ -125,6 +142,22 @@ fn script_string(out: &mut String, frame: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_transport_has_sockjs_nodes_name() {
+        let names = [
+            (Framing::XhrPolling, "xhr-polling"),
+            (Framing::XhrStreaming, "xhr-streaming"),
+            (Framing::EventSource, "eventsource"),
+            (Framing::HtmlFile, "htmlfile"),
+            (Framing::Jsonp { callback: "cb".into() }, "jsonp-polling"),
+            (Framing::WebSocket, "websocket"),
+            (Framing::RawWebSocket, "websocket-raw"),
+        ];
+        for (framing, name) in names {
+            assert_eq!(framing.protocol(), name);
+        }
+    }
 
     #[test]
     fn xhr_appends_a_newline() {

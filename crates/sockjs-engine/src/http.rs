@@ -24,8 +24,9 @@ pub struct Plan {
     pub conn: Option<ConnId>,
     /// The session was created by this request.
     pub created: bool,
-    /// The joining receiver's transport name (`conn.protocol`).
-    pub protocol: Option<&'static str>,
+    /// The joining receiver's transport (`conn.protocol`), as its place in
+    /// `sockjs_core::receiver::PROTOCOLS`.
+    pub protocol: Option<usize>,
     /// The session opened with this request: emit `'connection'` once the
     /// open frame is written (sockjs-node does it on the next tick).
     pub opened: bool,
@@ -102,7 +103,7 @@ impl Engine {
             self.new_conn(install, carrier, Session::new(opts.session, now))
         });
         let rid = self.next_receiver.fetch_add(1, Ordering::Relaxed);
-        let protocol = Some(framing.protocol());
+        let protocol = Some(framing.protocol_index());
         let mut plan = Plan {
             answer,
             frames: Vec::new(),

@@ -333,16 +333,28 @@ class Listener {
     // directly instead of validating and storing each header in its map
     // (it still merges any header set earlier, e.g. by options.jsessionid).
     let headers = headerList(plan.headerText);
-    // A complete answer has a Content-Length, and Node sends it in one
-    // write with the head.
-    if (end && text) headers = [...headers, 'Content-Length', String(Buffer.byteLength(text))];
+    // A prelude and frames go out as separate chunks, as sockjs-node writes
+    // them (the protocol's tests read them so); a complete answer in one
+    // piece has a Content-Length, and Node sends it in one write with the
+    // head.
+    const at = plan.framesAt;
+    const pieces = at > 0 && at < text.length ? [text.slice(0, at), text.slice(at)] : null;
+    if (end && text && !pieces) headers = [...headers, 'Content-Length', String(Buffer.byteLength(text))];
     res.writeHead(status, headers);
-    if (end || kind > 1) {
-      res.end(text);
+    if (end) {
+      if (pieces) res.write(pieces[0]);
+      res.end(pieces ? pieces[1] : text);
     } else if (kind === 1) {
       runChunkingTest(res);
+    } else if (kind !== 0) {
+      res.end(text);
     } else {
-      if (text) res.write(text);
+      if (pieces) {
+        res.write(pieces[0]);
+        res.write(pieces[1]);
+      } else if (text) {
+        res.write(text);
+      }
       if (receiver !== -1) this.server.trackReceiver(receiver, res);
     }
     if (conn !== -1) {

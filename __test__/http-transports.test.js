@@ -7,6 +7,7 @@
 const test = require('node:test');
 const { describe, before, after } = test;
 const assert = require('node:assert/strict');
+const net = require('node:net');
 
 const { startApp } = require('./helpers/app');
 const {
@@ -619,6 +620,68 @@ describe('concurrent receivers', () => {
     } finally {
       pending.destroy();
     }
+  });
+});
+
+/**
+ * One request over a raw socket, read to the end (Connection: close):
+ * resolves with { head, chunks } for a chunked body, { head, body } for
+ * one with a Content-Length.
+ */
+function rawExchange(base, method, path, ms = 3000) {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const socket = net.connect(Number(port), hostname);
+    const parts = [];
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`${method} ${path}: no complete answer within ${ms} ms`));
+    }, ms);
+    socket.on('connect', () => socket.write(`${method} ${path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`));
+    socket.on('data', (d) => parts.push(d));
+    socket.on('error', (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    socket.on('end', () => {
+      clearTimeout(timer);
+      const all = Buffer.concat(parts).toString('latin1');
+      const split = all.indexOf('\r\n\r\n');
+      const head = all.slice(0, split).toLowerCase();
+      let rest = all.slice(split + 4);
+      if (!/\r\ntransfer-encoding: chunked/.test(head)) {
+        resolve({ head, body: rest });
+        return;
+      }
+      const chunks = [];
+      for (let i = 0; i < 100 && rest.length > 0; i++) {
+        const eol = rest.indexOf('\r\n');
+        const size = parseInt(rest.slice(0, eol), 16);
+        if (size === 0) break;
+        chunks.push(rest.slice(eol + 2, eol + 2 + size));
+        rest = rest.slice(eol + 2 + size + 2);
+      }
+      resolve({ head, chunks });
+    });
+  });
+}
+
+describe('how answers are cut into HTTP chunks', () => {
+  test('a stream that ends at once sends its prelude and its frames as separate chunks', async () => {
+    const path = new URL(sessionUrl(app.base, '/close')).pathname;
+    const first = await rawExchange(app.base, 'POST', `${path}/xhr_streaming`);
+    assert.deepEqual(first.chunks, [PRELUDE, 'o\n', 'c[3000,"Go away!"]\n']);
+    // The session is closed: this answer is complete when it is made.
+    const again = await rawExchange(app.base, 'POST', `${path}/xhr_streaming`);
+    assert.deepEqual(again.chunks, [PRELUDE, 'c[3000,"Go away!"]\n']);
+  });
+
+  test('a complete answer in one piece has a Content-Length', async () => {
+    const url = sessionUrl(app.base);
+    const open = await rawExchange(app.base, 'POST', `${new URL(url).pathname}/xhr`);
+    assert.match(open.head, /\r\ncontent-length: 2(\r\n|$)/);
+    assert.equal(open.body, 'o\n');
+    await abortSession(url);
   });
 });
 

@@ -8,7 +8,7 @@ const native = require('../binding.js');
 
 // Where request() leaves a plan's numbers (src/lib.rs: PLAN_SLOTS, SLOT_*):
 // filled in place on every call, read at once.
-const planOut = new Float64Array(6);
+const planOut = new Float64Array(7);
 const PROTOCOLS = native.protocols();
 
 class Engine {
@@ -19,7 +19,7 @@ class Engine {
 
   install(options) { return native.install(this.handle, options); }
   // How to answer a request: { status, flags, receiver, conn (-1: none),
-  // headerText, body, protocol }.
+  // headerText, body, framesAt (where the frames start in body), protocol }.
   request(install, head, body, tooLarge, baseUrl) {
     const text = native.request(this.handle, install, head, body, tooLarge, baseUrl, planOut);
     const bodyAt = planOut[4];
@@ -31,6 +31,7 @@ class Engine {
       conn: planOut[3],
       headerText: text.slice(0, bodyAt),
       body: text.slice(bodyAt),
+      framesAt: planOut[6] - bodyAt,
       protocol: protocol < 0 ? undefined : PROTOCOLS[protocol],
     };
   }

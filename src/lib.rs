@@ -84,7 +84,7 @@ pub struct UpgradeDecision {
 /// array (an array, a number or string per element, each set through napi)
 /// was about half of a request's own cost, ~2 us, which on xhr-polling is
 /// paid twice per message.
-pub const PLAN_SLOTS: usize = 6;
+pub const PLAN_SLOTS: usize = 7;
 /// The HTTP status.
 pub const SLOT_STATUS: usize = 0;
 /// The `PLAN_*` bits, and the kind (0: plain, 1: chunking test, 2: SockJS
@@ -100,6 +100,9 @@ pub const SLOT_CONN: usize = 3;
 pub const SLOT_BODY_AT: usize = 4;
 /// The joining receiver's place in `protocols()`, or -1.
 pub const SLOT_PROTOCOL: usize = 5;
+/// Where the frames start, after the first chunk (a streaming prelude):
+/// a response that stays open writes them as a chunk of their own.
+pub const SLOT_FRAMES_AT: usize = 6;
 
 /// The answer is complete: end the response after the body and frames.
 pub const PLAN_END: u32 = 1;
@@ -320,11 +323,8 @@ pub fn request(
         text.push('\n');
         text.push_str(&value);
     }
-    let body_at = if text.is_ascii() {
-        text.len()
-    } else {
-        text.encode_utf16().count()
-    };
+    let body_at = js_length(&text);
+    let frames_at = body_at + js_length(&a.body);
     text.push_str(&a.body);
     for frame in &plan.frames {
         text.push_str(frame);
@@ -336,7 +336,17 @@ pub fn request(
     out[SLOT_CONN] = or_none(plan.conn);
     out[SLOT_BODY_AT] = body_at as f64;
     out[SLOT_PROTOCOL] = plan.protocol.map_or(-1.0, |i| i as f64);
+    out[SLOT_FRAMES_AT] = frames_at as f64;
     server.woken(&env, text)
+}
+
+/// A string's length as JavaScript counts it (UTF-16 units).
+fn js_length(s: &str) -> usize {
+    if s.is_ascii() {
+        s.len()
+    } else {
+        s.encode_utf16().count()
+    }
 }
 
 /// Every transport's name, as `conn.protocol` gives it; a request's plan

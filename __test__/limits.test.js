@@ -318,3 +318,56 @@ test('a half-closed WebSocket (FIN without a close frame) ends its session once 
     await s.close();
   }
 });
+
+// A server inside a worker thread: the worker ends (process.exit in the
+// worker) while its WebSocket session is open. Node tears the worker's
+// environment down and closes its event loop, which aborts the whole
+// process if an addon left a libuv handle open there; the engine's wake-up
+// handle must close with the environment. Three workers in turn, each
+// serving an echo first; the main thread must go on and exit cleanly.
+const WORKER_SERVER = `
+const { parentPort } = require('worker_threads');
+const http = require('http');
+const sockjs = require(${JSON.stringify(path.resolve(implPath))});
+const server = sockjs.createServer({ log: () => {} });
+server.on('connection', (conn) => conn.on('data', (m) => conn.write(m)));
+const httpServer = http.createServer();
+server.installHandlers(httpServer, { prefix: '/w' });
+httpServer.listen(0, '127.0.0.1', () => parentPort.postMessage(httpServer.address().port));
+parentPort.on('message', () => process.exit(0));
+`;
+const WORKER_CHILD = `
+const { Worker } = require('worker_threads');
+const WebSocket = require(${JSON.stringify(require.resolve('ws'))});
+const once = () => new Promise((resolve, reject) => {
+  const worker = new Worker(${JSON.stringify(WORKER_SERVER)}, { eval: true });
+  worker.on('error', reject);
+  worker.once('message', (port) => {
+    const ws = new WebSocket('ws://127.0.0.1:' + port + '/w/0/s/websocket');
+    ws.on('error', () => {});
+    ws.on('message', (m) => {
+      if (String(m) === 'o') ws.send('["ping"]');
+      if (String(m) === 'a["ping"]') {
+        process.stdout.write('echoed\\n');
+        worker.postMessage('exit');
+      }
+    });
+  });
+  worker.on('exit', resolve);
+});
+(async () => {
+  for (let i = 0; i < 3; i++) process.stdout.write('worker exit ' + (await once()) + '\\n');
+  process.stdout.write('main done\\n');
+})();
+`;
+
+test('a worker thread that exits with a live session ends cleanly, and the process goes on', async () => {
+  const { child, exited, output } = startChild(WORKER_CHILD);
+  try {
+    const code = await W.withTimeout(exited, 3 * T, 'the child to finish its three workers');
+    assert.equal(output(), 'echoed\nworker exit 0\n'.repeat(3) + 'main done\n');
+    assert.equal(code, 0);
+  } finally {
+    child.kill();
+  }
+});

@@ -11,13 +11,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use napi::bindgen_prelude::{Buffer, External, Float64ArraySlice, Function, FunctionRef};
-use napi::threadsafe_function::ThreadsafeFunctionCallMode;
-use napi::Env;
+use napi::{Env, JsValue};
 use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
 use sockjs_core::route::Enabled;
 use sockjs_engine::websocket::{Kind, Start};
 use sockjs_engine::{Clock, Engine, Event, Sent, WakeFrom};
+
+mod uv_wake;
+use uv_wake::UvWake;
 
 /// One `installHandlers` worth of options, already defaulted by JS.
 #[napi(object)]
@@ -137,6 +139,15 @@ pub struct Server {
     /// Events were queued by a call from JavaScript itself: the call calls
     /// `wake` before it returns, with no round trip through libuv.
     local_wake: Arc<AtomicBool>,
+    /// Wakes from the runtime's threads (`uv_wake.rs`).
+    remote_wake: Arc<UvWake>,
+}
+
+impl Drop for Server {
+    // External finalizers run on Node's thread, where the handle closes.
+    fn drop(&mut self) {
+        UvWake::release(self.remote_wake.clone());
+    }
 }
 
 fn millis(v: f64) -> u64 {
@@ -162,15 +173,10 @@ impl Server {
 /// it may run at the end of any function taking the handle). It does not
 /// keep Node alive.
 #[napi(catch_unwind)]
-pub fn create(wake: Function<(), ()>) -> napi::Result<External<Server>> {
-    let tsfn = wake
-        .build_threadsafe_function::<()>()
-        .weak::<true>()
-        .callee_handled::<false>()
-        .build()?;
-    let later = sockjs_engine::runtime::deferred(move || {
-        tsfn.call((), ThreadsafeFunctionCallMode::NonBlocking);
-    });
+pub fn create(env: Env, wake: Function<(), ()>) -> napi::Result<External<Server>> {
+    let remote_wake = UvWake::new(env.raw(), wake.raw())?;
+    let sender = remote_wake.clone();
+    let later = sockjs_engine::runtime::deferred(move || sender.send());
     let local_wake = Arc::new(AtomicBool::new(false));
     let local = local_wake.clone();
     let engine = Engine::new(Box::new(move |from| match from {
@@ -181,6 +187,7 @@ pub fn create(wake: Function<(), ()>) -> napi::Result<External<Server>> {
         engine,
         wake: wake.create_ref()?,
         local_wake,
+        remote_wake,
     }))
 }
 

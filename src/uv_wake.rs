@@ -98,11 +98,15 @@ impl UvWake {
             handle: Mutex::new(Some(Handle(handle))),
         });
         let hook_arg = Arc::into_raw(wake.clone()) as *mut c_void;
-        check(
+        let hooked = check(
             unsafe { sys::napi_add_env_cleanup_hook(env, Some(on_env_teardown), hook_arg) },
             "napi_add_env_cleanup_hook",
-        )?;
-        Ok(wake)
+        );
+        if hooked.is_err() {
+            wake.close();
+            unsafe { drop(Arc::from_raw(hook_arg as *const UvWake)) };
+        }
+        hooked.map(|()| wake)
     }
 
     /// Ask for a call of the function on Node's thread. From any thread.

@@ -44,7 +44,7 @@ impl TaskWake {
 mod tests {
     use super::*;
     use std::sync::Arc;
-    use std::task::Wake;
+    use std::task::{Wake, Waker};
 
     struct Count(std::sync::atomic::AtomicUsize);
     impl Wake for Count {
@@ -53,11 +53,16 @@ mod tests {
         }
     }
 
+    /// A waker that counts its wakes.
+    fn counting_waker() -> (Arc<Count>, Waker) {
+        let count = Arc::new(Count(Default::default()));
+        (count.clone(), count.into())
+    }
+
     #[test]
     fn a_wake_before_the_wait_is_kept_and_counts_once() {
         let t = TaskWake::default();
-        let count = Arc::new(Count(Default::default()));
-        let waker = count.clone().into();
+        let (_, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         t.wake();
         t.wake();
@@ -68,8 +73,7 @@ mod tests {
     #[test]
     fn a_wake_after_the_wait_calls_the_waker() {
         let t = TaskWake::default();
-        let count = Arc::new(Count(Default::default()));
-        let waker = count.clone().into();
+        let (count, waker) = counting_waker();
         let mut cx = Context::from_waker(&waker);
         assert_eq!(t.poll_woken(&mut cx), Poll::Pending);
         t.wake();

@@ -460,11 +460,17 @@ Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
 };
 
 // A session keeps Node alive until it closes, as sockjs-node's sockets and
-// session timers did; an idle engine keeps nothing alive.
+// session timers did; an idle engine keeps nothing alive. The timer also
+// keeps this server reachable (a running timer is a GC root, and it holds
+// its arguments): sessions the engine carries natively must go on being
+// delivered to the application's listeners even when nothing else refers
+// to the server, as sockjs-node's open sockets kept theirs.
 Server.prototype.holdProcess = function holdProcess(id) {
   this._held.add(id);
-  if (!this._keepAlive) this._keepAlive = setInterval(() => {}, 0x7fffffff);
+  if (!this._keepAlive) this._keepAlive = setInterval(keepServer, 0x7fffffff, this);
 };
+
+function keepServer() {}
 
 Server.prototype.releaseProcess = function releaseProcess(id) {
   if (this._held.delete(id) && this._held.size === 0 && this._keepAlive) {

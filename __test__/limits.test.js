@@ -371,3 +371,62 @@ test('a worker thread that exits with a live session ends cleanly, and the proce
     child.kill();
   }
 });
+
+// Garbage collection: a server the application drops (with handlers
+// installed and its http.Server closed) is collected; one that still
+// carries a live WebSocket session is not, and that session goes on being
+// served although nothing in the application refers to the server.
+const GC_CHILD = `
+require('v8').setFlagsFromString('--expose-gc');
+const gc = require('vm').runInNewContext('gc');
+const http = require('http');
+const sockjs = require(${JSON.stringify(path.resolve(implPath))});
+const WebSocket = require(${JSON.stringify(require.resolve('ws'))});
+const collected = new Set();
+const registry = new FinalizationRegistry((name) => collected.add(name));
+function start(name, done) {
+  const server = sockjs.createServer({ log: () => {} });
+  server.on('connection', (conn) => conn.on('data', (m) => conn.write(name + ':' + m)));
+  const httpServer = http.createServer();
+  server.installHandlers(httpServer, { prefix: '/g' });
+  registry.register(server, name);
+  httpServer.listen(0, '127.0.0.1', () => done(httpServer));
+}
+async function collect(rounds) {
+  for (let i = 0; i < rounds; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+start('dropped', (dropped) => dropped.close(() => start('live', (listening) => {
+  let live = listening;
+  const ws = new WebSocket('ws://127.0.0.1:' + live.address().port + '/g/0/s/websocket');
+  ws.on('message', async (m) => {
+    m = String(m);
+    if (m === 'o') {
+      // No new connections, and no reference left to the http.Server (its
+      // listeners refer to the sockjs server): the session is the engine's.
+      live.close();
+      live = null;
+      await collect(50);
+      process.stdout.write('collected:' + [...collected].sort().join(',') + '\\n');
+      ws.send('["after gc"]');
+    } else if (m.startsWith('a')) {
+      process.stdout.write('echo:' + m + '\\n');
+      ws.close();
+      setTimeout(() => process.exit(0), 50);
+    }
+  });
+})));
+`;
+
+test('a dropped server is garbage-collected; one carrying a live session is kept and goes on serving it', async () => {
+  const { child, exited, output } = startChild(GC_CHILD);
+  try {
+    const code = await W.withTimeout(exited, 3 * T, 'the child to finish');
+    assert.equal(output(), 'collected:dropped\necho:a["live:after gc"]\n');
+    assert.equal(code, 0);
+  } finally {
+    child.kill();
+  }
+});

@@ -14,6 +14,10 @@ const PROTOCOLS = native.protocols();
 class Engine {
   /** @param {() => void} wake called when events wait to be drained */
   constructor(wake) {
+    // The addon holds `wake` weakly (a strong native reference would keep
+    // the server it closes over alive forever); this keeps it while the
+    // engine lives.
+    this.wake = wake;
     this.handle = native.create(wake);
   }
 

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, External, Float64ArraySlice, Function, FunctionRef};
+use napi::bindgen_prelude::{Buffer, External, Float64ArraySlice, Function};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
@@ -134,19 +134,18 @@ pub const EV_DRAIN: u32 = 9;
 /// What a handle holds.
 pub struct Server {
     engine: Arc<Engine>,
-    /// JavaScript's wake function, for wakes that happen on its own thread.
-    wake: FunctionRef<(), ()>,
     /// Events were queued by a call from JavaScript itself: the call calls
     /// `wake` before it returns, with no round trip through libuv.
     local_wake: Arc<AtomicBool>,
-    /// Wakes from the runtime's threads (`uv_wake.rs`).
-    remote_wake: Arc<UvWake>,
+    /// JavaScript's wake function (`uv_wake.rs`): called through libuv
+    /// for wakes from the runtime's threads, directly for the others.
+    wake: Arc<UvWake>,
 }
 
 impl Drop for Server {
     // External finalizers run on Node's thread, where the handle closes.
     fn drop(&mut self) {
-        UvWake::release(self.remote_wake.clone());
+        UvWake::release(self.wake.clone());
     }
 }
 
@@ -162,7 +161,7 @@ impl Server {
     /// Return `value`, calling `wake` first if this call queued events.
     fn woken<T>(&self, env: &Env, value: T) -> napi::Result<T> {
         if self.local_wake.swap(false, Ordering::Relaxed) {
-            self.wake.borrow_back(env)?.call(())?;
+            self.wake.call_here(env.raw())?;
         }
         Ok(value)
     }
@@ -174,8 +173,8 @@ impl Server {
 /// keep Node alive.
 #[napi(catch_unwind)]
 pub fn create(env: Env, wake: Function<(), ()>) -> napi::Result<External<Server>> {
-    let remote_wake = UvWake::new(env.raw(), wake.raw())?;
-    let sender = remote_wake.clone();
+    let wake = UvWake::new(env.raw(), wake.raw())?;
+    let sender = wake.clone();
     let later = sockjs_engine::runtime::deferred(move || sender.send());
     let local_wake = Arc::new(AtomicBool::new(false));
     let local = local_wake.clone();
@@ -185,9 +184,8 @@ pub fn create(env: Env, wake: Function<(), ()>) -> napi::Result<External<Server>
     }));
     Ok(External::new(Server {
         engine,
-        wake: wake.create_ref()?,
         local_wake,
-        remote_wake,
+        wake,
     }))
 }
 

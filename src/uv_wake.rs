@@ -10,7 +10,10 @@
 //! the threadsafe function did.
 //!
 //! The handle is unreferenced: it never keeps Node alive (the facade holds a
-//! timer while sessions live). It is closed on Node's thread, when the
+//! timer while sessions live). The function is held weakly: it is the
+//! facade's closure over its server, which the facade keeps alive itself, so
+//! that a server the application drops can be collected (a strong reference
+//! here would be a GC root holding it forever). It is closed on Node's thread, when the
 //! server is dropped or the environment is torn down, whichever comes
 //! first; a send after that does nothing.
 
@@ -64,7 +67,8 @@ unsafe impl Sync for UvWake {}
 
 impl UvWake {
     /// An async handle on `env`'s loop that calls `function` (no arguments)
-    /// on Node's thread after one or more `send`s.
+    /// on Node's thread after one or more `send`s, while `function` lives
+    /// (the caller keeps it alive).
     pub fn new(env: sys::napi_env, function: sys::napi_value) -> napi::Result<Arc<UvWake>> {
         let mut event_loop = ptr::null_mut();
         check(
@@ -73,7 +77,7 @@ impl UvWake {
         )?;
         let mut reference = ptr::null_mut();
         check(
-            unsafe { sys::napi_create_reference(env, function, 1, &mut reference) },
+            unsafe { sys::napi_create_reference(env, function, 0, &mut reference) },
             "napi_create_reference",
         )?;
         let words = unsafe { uv_handle_size(UV_ASYNC) }.div_ceil(8);
@@ -113,6 +117,34 @@ impl UvWake {
     pub fn send(&self) {
         if let Some(Handle(handle)) = &*self.handle.lock() {
             unsafe { uv_async_send(*handle) };
+        }
+    }
+
+    /// Call the function now, from a call JavaScript made (Node's thread,
+    /// inside a scope): a wake that needs no round trip through libuv.
+    pub fn call_here(&self, env: sys::napi_env) -> napi::Result<()> {
+        // Not under the lock while JavaScript runs: the target is freed only
+        // after `close`, which runs on this thread, not inside the call.
+        let reference = match &*self.handle.lock() {
+            Some(Handle(handle)) => unsafe { (*(*(*handle as *mut *mut Target))).function },
+            None => return Ok(()),
+        };
+        let mut function = ptr::null_mut();
+        let mut receiver = ptr::null_mut();
+        let mut result = ptr::null_mut();
+        unsafe {
+            check(
+                sys::napi_get_reference_value(env, reference, &mut function),
+                "napi_get_reference_value",
+            )?;
+            if function.is_null() {
+                return Ok(());
+            }
+            check(sys::napi_get_undefined(env, &mut receiver), "napi_get_undefined")?;
+            check(
+                sys::napi_call_function(env, receiver, function, 0, ptr::null(), &mut result),
+                "calling the wake function",
+            )
         }
     }
 

@@ -144,10 +144,10 @@ class Server extends EventEmitter {
   // The engine has events: drain them once this turn of the event loop has
   // run its I/O callbacks (setImmediate), so that what they all queued goes
   // in one batch. The engine calls this through a libuv async handle for
-  // events of its own threads (src/uv_wake.rs), and directly at the end of a call from here
-  // that queued some (a message posted over HTTP, a write to a polling
-  // session or a WebSocket): those are delivered in the same turn of the
-  // event loop, without a round trip through libuv.
+  // events of its own threads (src/uv_wake.rs), and directly at the end of
+  // a call from here that queued some (a message posted over HTTP, a write
+  // to a polling session or a WebSocket): those are delivered in the same
+  // turn of the event loop, without a round trip through libuv.
   _scheduleDrain() {
     if (this._drainScheduled) return;
     this._drainScheduled = true;

@@ -13,9 +13,9 @@
 //! timer while sessions live). The function is held weakly: it is the
 //! facade's closure over its server, which the facade keeps alive itself, so
 //! that a server the application drops can be collected (a strong reference
-//! here would be a GC root holding it forever). It is closed on Node's thread, when the
-//! server is dropped or the environment is torn down, whichever comes
-//! first; a send after that does nothing.
+//! here would be a GC root holding it forever). The handle is closed on
+//! Node's thread, when the server is dropped or the environment is torn
+//! down, whichever comes first; a send after that does nothing.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
@@ -129,17 +129,12 @@ impl UvWake {
             Some(Handle(handle)) => unsafe { (*(*(*handle as *mut *mut Target))).function },
             None => return Ok(()),
         };
-        let mut function = ptr::null_mut();
+        let Some(function) = (unsafe { live_function(env, reference) }) else {
+            return Ok(());
+        };
         let mut receiver = ptr::null_mut();
         let mut result = ptr::null_mut();
         unsafe {
-            check(
-                sys::napi_get_reference_value(env, reference, &mut function),
-                "napi_get_reference_value",
-            )?;
-            if function.is_null() {
-                return Ok(());
-            }
             check(sys::napi_get_undefined(env, &mut receiver), "napi_get_undefined")?;
             check(
                 sys::napi_call_function(env, receiver, function, 0, ptr::null(), &mut result),
@@ -182,6 +177,14 @@ fn check(status: sys::napi_status, what: &str) -> napi::Result<()> {
     }
 }
 
+/// The function behind the weak reference, unless it has been collected
+/// (then its server is gone and nobody needs waking).
+unsafe fn live_function(env: sys::napi_env, reference: sys::napi_ref) -> Option<sys::napi_value> {
+    let mut function = ptr::null_mut();
+    let status = sys::napi_get_reference_value(env, reference, &mut function);
+    (status == sys::Status::napi_ok && !function.is_null()).then_some(function)
+}
+
 unsafe fn free_handle(handle: *mut c_void, words: usize) {
     drop(Box::from_raw(ptr::slice_from_raw_parts_mut(handle as *mut u64, words)));
 }
@@ -197,18 +200,16 @@ unsafe extern "C" fn on_send(handle: *mut c_void) {
     if sys::napi_open_handle_scope(env, &mut scope) != sys::Status::napi_ok {
         return;
     }
-    let mut function = ptr::null_mut();
     let mut receiver = ptr::null_mut();
     let mut result = ptr::null_mut();
-    if sys::napi_get_reference_value(env, target.function, &mut function) == sys::Status::napi_ok
-        && !function.is_null()
-        && sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok
-    {
-        let status = sys::napi_make_callback(env, ptr::null_mut(), receiver, function, 0, ptr::null(), &mut result);
-        if status == sys::Status::napi_pending_exception {
-            let mut error = ptr::null_mut();
-            if sys::napi_get_and_clear_last_exception(env, &mut error) == sys::Status::napi_ok {
-                sys::napi_fatal_exception(env, error);
+    if let Some(function) = live_function(env, target.function) {
+        if sys::napi_get_global(env, &mut receiver) == sys::Status::napi_ok {
+            let status = sys::napi_make_callback(env, ptr::null_mut(), receiver, function, 0, ptr::null(), &mut result);
+            if status == sys::Status::napi_pending_exception {
+                let mut error = ptr::null_mut();
+                if sys::napi_get_and_clear_last_exception(env, &mut error) == sys::Status::napi_ok {
+                    sys::napi_fatal_exception(env, error);
+                }
             }
         }
     }

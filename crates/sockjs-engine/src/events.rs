@@ -1,12 +1,12 @@
 //! The one queue that carries everything from the engine to JavaScript.
 //!
 //! Producers (the main thread, the timer task, WebSocket tasks) push events;
-//! the waker (in the addon, a libuv async send) is called only when the queue turns
-//! from empty to non-empty, and JavaScript then drains the whole batch in one
-//! call. So there is at most one cross-thread call per batch, never one per
-//! message. The waker is told whether it runs on the thread that made the
-//! queue (JavaScript's): there it can run the drain itself at the end of the
-//! current call instead of going through libuv.
+//! the waker (in the addon, a libuv async send) is called only when the
+//! queue turns from empty to non-empty, and JavaScript then drains the
+//! whole batch in one call. So there is at most one cross-thread call per
+//! batch, never one per message. The waker is told whether it runs on the
+//! thread that made the queue (JavaScript's): there it can run the drain
+//! itself at the end of the current call instead of going through libuv.
 
 use parking_lot::Mutex;
 use std::thread::ThreadId;

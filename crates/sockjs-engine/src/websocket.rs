@@ -27,7 +27,8 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
@@ -315,8 +316,8 @@ where
             stream,
         } = unbox(opening);
         let max = max_message(&engine, install);
-        let mut ws = match Box::pin(open(stream, key, head, max)).await {
-            Ok(ws) => ws,
+        let (mut ws, mut ending) = match Box::pin(open(stream, &conn, key, head, max)).await {
+            Ok(opened) => opened,
             Err(e) => {
                 engine.finish(&conn, Some(format!("WebSocket handshake write failed: {e}")));
                 return;
@@ -336,7 +337,8 @@ where
         let mut armed: Option<Instant> = None;
         let outcome: Result<(), String> = loop {
             // Carry out what the session asked for.
-            let (writes, ending) = take_outputs(&conn);
+            let (writes, ends) = take_outputs(&conn);
+            ending |= ends;
             if let Err(e) = write_all(&mut ws, writes.into_iter().map(Message::text)).await {
                 break Err(format!("WebSocket write failed: {e}"));
             }
@@ -532,22 +534,37 @@ where
 }
 
 /// Answer the client's handshake with 101 and start the WebSocket, resuming
-/// with the bytes Node read past the request.
+/// with the bytes Node read past the request. What the session has to send
+/// already (the SockJS open frame) goes out in the same write as the 101:
+/// one segment for the client to take in, not two. True in the result: the
+/// session has also ended already, and the connection is to be closed.
 async fn open<S>(
     mut stream: S,
+    conn: &Conn,
     key: String,
     head: Vec<u8>,
     max_message: usize,
-) -> io::Result<WebSocketStream<SpillReader<S>>>
+) -> io::Result<(WebSocketStream<SpillReader<S>>, bool)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let accept = derive_accept_key(key.trim().as_bytes());
-    let response = format!(
+    let mut bytes = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
-    );
-    stream.write_all(response.as_bytes()).await?;
-    Ok(WebSocketStream::from_raw_socket(SpillReader::new(stream, head), Role::Server, Some(config(max_message))).await)
+    )
+    .into_bytes();
+    let (texts, ending) = take_outputs(conn);
+    for text in texts {
+        // A server's frame is unmasked and needs no state of the WebSocket:
+        // tungstenite's own framing, ahead of the stream it starts next.
+        Frame::message(text, OpCode::Data(Data::Text), true)
+            .format(&mut bytes)
+            .map_err(io::Error::other)?;
+    }
+    stream.write_all(&bytes).await?;
+    let ws =
+        WebSocketStream::from_raw_socket(SpillReader::new(stream, head), Role::Server, Some(config(max_message))).await;
+    Ok((ws, ending))
 }
 
 /// Hand a client frame's messages to the application. `Err` carries the

@@ -105,18 +105,12 @@ impl Engine {
         // SAFETY: the caller guarantees `fd` is an open socket for the
         // duration of this call; it is only borrowed to duplicate it.
         let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
-        let std_stream = std::net::TcpStream::from(owned);
-        std_stream.set_nonblocking(true)?;
-        let _ = std_stream.set_nodelay(true);
-        let rt = crate::runtime::get();
-        // Registering with tokio's reactor needs its context, not its thread.
-        let stream = {
-            let _context = rt.enter();
-            tokio::net::TcpStream::from_std(std_stream)?
-        };
+        let stream = std::net::TcpStream::from(owned);
+        stream.set_nonblocking(true)?;
+        let _ = stream.set_nodelay(true);
         let conn = self.new_websocket_conn(&start);
         let id = conn.id;
-        rt.spawn(self.clone().guarded(
+        crate::runtime::get().spawn(self.clone().guarded(
             conn.clone(),
             serve(self.clone(), conn, Box::new(Opening { start, stream })),
         ));
@@ -265,6 +259,30 @@ struct Opening<S> {
     stream: S,
 }
 
+/// What a connection's task turns into the stream it serves, on the
+/// runtime's thread. An adopted socket registers with tokio's reactor there:
+/// registered from JavaScript's thread, the fresh socket (writable at once)
+/// woke the runtime's thread once for nothing, a context switch when both
+/// share a core, before the spawn woke it again.
+trait IntoStream {
+    type Stream: AsyncRead + AsyncWrite + Unpin;
+    fn into_stream(self) -> io::Result<Self::Stream>;
+}
+
+impl IntoStream for std::net::TcpStream {
+    type Stream = tokio::net::TcpStream;
+    fn into_stream(self) -> io::Result<tokio::net::TcpStream> {
+        tokio::net::TcpStream::from_std(self)
+    }
+}
+
+impl IntoStream for tokio::io::DuplexStream {
+    type Stream = tokio::io::DuplexStream;
+    fn into_stream(self) -> io::Result<tokio::io::DuplexStream> {
+        Ok(self)
+    }
+}
+
 /// Take a box's contents and free the box now. Moving out with `*b` would
 /// keep the allocation until the box's variable goes out of scope, which
 /// in a task is the end of the connection.
@@ -300,10 +318,7 @@ enum Turn {
 /// largest await, plus every local that lives across one. Rare, large
 /// awaits (the handshake, the closing ones) are boxed.
 #[allow(clippy::manual_async_fn)] // see above
-fn serve<S>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Opening<S>>) -> impl Future<Output = ()>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Opening<T>>) -> impl Future<Output = ()> {
     async move {
         let Opening {
             start:
@@ -319,7 +334,7 @@ where
         let (mut ws, mut ending) = match Box::pin(open(stream, &conn, key, head, max)).await {
             Ok(opened) => opened,
             Err(e) => {
-                engine.finish(&conn, Some(format!("WebSocket handshake write failed: {e}")));
+                engine.finish(&conn, Some(format!("WebSocket could not start: {e}")));
                 return;
             }
         };
@@ -538,16 +553,14 @@ where
 /// already (the SockJS open frame) goes out in the same write as the 101:
 /// one segment for the client to take in, not two. True in the result: the
 /// session has also ended already, and the connection is to be closed.
-async fn open<S>(
-    mut stream: S,
+async fn open<T: IntoStream>(
+    stream: T,
     conn: &Conn,
     key: String,
     head: Vec<u8>,
     max_message: usize,
-) -> io::Result<(WebSocketStream<SpillReader<S>>, bool)>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> io::Result<(WebSocketStream<SpillReader<T::Stream>>, bool)> {
+    let mut stream = stream.into_stream()?;
     let accept = derive_accept_key(key.trim().as_bytes());
     let mut bytes = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
@@ -669,7 +682,7 @@ mod tests {
         // a 32 B header, the future with 40 B of bookkeeping around it, a
         // 48 B trailer. Past 520 B of future, every idle connection's cell
         // grows from 640 to 768 bytes.
-        let size = returned_size(serve::<tokio::net::TcpStream>);
+        let size = returned_size(serve::<std::net::TcpStream>);
         assert!(size <= 520, "serve's future is {size} B");
     }
 }

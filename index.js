@@ -4,7 +4,7 @@
 // of protocol (status, headers, frames, when to end) comes from Rust.
 
 const { EventEmitter } = require('node:events');
-const { Engine } = require('./lib/engine.js');
+const { Engine, UPGRADE_RAW } = require('./lib/engine.js');
 const { AdoptedReceiver, Session, Transport } = require('./lib/transport');
 const pkg = require('./package.json');
 
@@ -382,18 +382,15 @@ class Listener {
   upgrade(req, socket, head, path, query) {
     const engine = this.server.engine;
     const h = req.headers;
-    const decision = engine.upgrade(this.install, this.requestHead(req, path, query), {
-      upgrade: h.upgrade,
-      connection: h.connection,
-      version: h['sec-websocket-version'],
-      key: h['sec-websocket-key'],
-    });
+    const decision = engine.upgrade(this.install, this.requestHead(req, path, query),
+      h.upgrade, h.connection, h['sec-websocket-version'], h['sec-websocket-key']);
     socket.on('error', () => {});
-    if (decision.refusal) {
-      socket.end(decision.refusal);
+    if (typeof decision !== 'number') {
+      socket.end(decision);
       this.log('info', `${req.method} ${req.url} (upgrade refused)`);
       return;
     }
+    const raw = decision === UPGRADE_RAW;
     let bytes = head || Buffer.alloc(0);
     if (socket.readableLength > 0) {
       const more = socket.read();
@@ -403,10 +400,10 @@ class Listener {
     const fd = socket._handle && typeof socket._handle.fd === 'number' ? socket._handle.fd : -1;
     const adopt = fd >= 0 && !socket.encrypted;
     const id = adopt
-      ? engine.adoptWebsocket(this.install, decision.raw, fd, key, bytes)
-      : engine.pipeWebsocket(this.install, decision.raw, key, bytes);
+      ? engine.adoptWebsocket(this.install, raw, fd, key, bytes)
+      : engine.pipeWebsocket(this.install, raw, key, bytes);
     const session = new Session(engine, id, this.prefix);
-    session.recv = { connection: socket, protocol: decision.raw ? 'websocket-raw' : 'websocket' };
+    session.recv = { connection: socket, protocol: raw ? 'websocket-raw' : 'websocket' };
     session.decorateConnection(req);
     if (adopt) {
       // Node's socket is about to go; consumers that reach for it (Meteor)

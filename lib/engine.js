@@ -39,7 +39,11 @@ class Engine {
       protocol: protocol < 0 ? undefined : PROTOCOLS[protocol],
     };
   }
-  upgrade(install, head, info) { return native.upgrade(this.handle, install, head, info); }
+  // Whether an upgrade proceeds: UPGRADE_SOCKJS or UPGRADE_RAW, else a
+  // Buffer holding the whole HTTP refusal to write.
+  upgrade(install, head, upgrade, connection, version, key) {
+    return native.upgrade(this.handle, install, head, upgrade, connection, version, key);
+  }
   adoptWebsocket(install, raw, fd, key, head) {
     return native.adoptWebsocket(this.handle, install, raw, fd, key, head);
   }
@@ -58,4 +62,4 @@ class Engine {
   static chunkingTestSchedule() { return native.chunkingTestSchedule(); }
 }
 
-module.exports = { Engine };
+module.exports = { Engine, UPGRADE_RAW: native.UPGRADE_RAW };

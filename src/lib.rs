@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use napi::bindgen_prelude::{Buffer, External, Float64ArraySlice, Function};
+use napi::bindgen_prelude::{Buffer, Either, External, Float64ArraySlice, Function};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
@@ -60,22 +60,12 @@ fn head_fields(head: &str) -> [&str; HEAD_FIELDS] {
     fields
 }
 
-/// The headers of an `'upgrade'` request that decide whether it proceeds.
-#[napi(object)]
-pub struct UpgradeInfo {
-    pub upgrade: Option<String>,
-    pub connection: Option<String>,
-    pub version: Option<String>,
-    pub key: Option<String>,
-}
-
-/// Whether an upgrade proceeds: `refusal` holds the whole HTTP answer to
-/// write when it does not.
-#[napi(object)]
-pub struct UpgradeDecision {
-    pub refusal: Option<Buffer>,
-    pub raw: bool,
-}
+/// `upgrade`'s answer when the upgrade proceeds on the SockJS endpoint.
+#[napi]
+pub const UPGRADE_SOCKJS: u32 = 0;
+/// `upgrade`'s answer when it proceeds on the raw WebSocket endpoint.
+#[napi]
+pub const UPGRADE_RAW: u32 = 1;
 
 /// How JS answers a request (see `sockjs_engine::Plan`). The numbers go
 /// into `out`, a Float64Array of `PLAN_SLOTS` that JS makes once and passes
@@ -223,30 +213,33 @@ pub fn install(server: &External<Server>, env: Env, o: InstallOptions) -> napi::
     server.woken(&env, install)
 }
 
+/// Whether an `'upgrade'` request proceeds: `UPGRADE_SOCKJS` or
+/// `UPGRADE_RAW`, or else the whole HTTP answer to write. The headers come
+/// as arguments and the answer as a number: reading fields of an object
+/// and building one through napi cost more than the check itself.
 #[napi(catch_unwind)]
+#[allow(clippy::too_many_arguments)] // headers as arguments: no object to read
 pub fn upgrade(
     server: &External<Server>,
     env: Env,
     install: u32,
     head: String,
-    u: UpgradeInfo,
-) -> napi::Result<UpgradeDecision> {
+    upgrade: Option<String>,
+    connection: Option<String>,
+    version: Option<String>,
+    key: Option<String>,
+) -> napi::Result<Either<u32, Buffer>> {
     let req = request_of(head_fields(&head), None, false, None);
     let h = UpgradeHeaders {
-        upgrade: u.upgrade.as_deref(),
-        connection: u.connection.as_deref(),
-        version: u.version.as_deref(),
-        key: u.key.as_deref(),
+        upgrade: upgrade.as_deref(),
+        connection: connection.as_deref(),
+        version: version.as_deref(),
+        key: key.as_deref(),
     };
     let decision = match server.engine.check_upgrade(install, &req, &h) {
-        Ok(kind) => UpgradeDecision {
-            refusal: None,
-            raw: kind == Kind::Raw,
-        },
-        Err(bytes) => UpgradeDecision {
-            refusal: Some(bytes.into()),
-            raw: false,
-        },
+        Ok(Kind::Raw) => Either::A(UPGRADE_RAW),
+        Ok(Kind::Sockjs) => Either::A(UPGRADE_SOCKJS),
+        Err(bytes) => Either::B(bytes.into()),
     };
     server.woken(&env, decision)
 }

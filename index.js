@@ -158,11 +158,11 @@ class Server extends EventEmitter {
   // an application listener is rethrown on its own tick, after the batch,
   // so that no event of the batch is lost.
   _drain() {
-    const [codes, strings, buffers] = this._engine.drain();
+    const [codes, count, strings, buffers] = this._engine.drain();
     let si = 0;
     let bi = 0;
     let failure = null;
-    for (let i = 0; i < codes.length; i += 2) {
+    for (let i = 0; i < count; i += 2) {
       const code = codes[i];
       const id = codes[i + 1];
       try {

@@ -10,6 +10,9 @@ const native = require('../binding.js');
 // filled in place on every call, read at once.
 const planOut = new Float64Array(7);
 const PROTOCOLS = native.protocols();
+// Room for the (code, id) pairs of 2,048 events per drain; a larger batch
+// brings its own array.
+const DRAIN_CODES = 4096;
 
 class Engine {
   /** @param {() => void} wake called when events wait to be drained */
@@ -19,6 +22,7 @@ class Engine {
     // engine lives.
     this.wake = wake;
     this.handle = native.create(wake);
+    this.codes = new Uint32Array(DRAIN_CODES);
   }
 
   install(options) { return native.install(this.handle, options); }
@@ -57,7 +61,15 @@ class Engine {
   close(conn, code, reason) { return native.close(this.handle, conn, code, reason); }
   terminateAll(code, reason) { return native.terminateAll(this.handle, code, reason); }
   shutdown(code, reason, waitMs) { return native.shutdown(this.handle, code, reason, waitMs); }
-  drain() { return native.drain(this.handle); }
+  // Events since the last drain: [codes, count, strings, buffers], `count`
+  // numbers of (code, id) pairs in `codes` (src/lib.rs: EventBatch). The
+  // codes go into this engine's own array when they fit: it is overwritten
+  // by the next drain, which comes from a later setImmediate, never from
+  // inside the loop that reads this one.
+  drain() {
+    const [count, overflow, strings, buffers] = native.drain(this.handle, this.codes);
+    return [overflow || this.codes, count, strings, buffers];
+  }
 
   static chunkingTestSchedule() { return native.chunkingTestSchedule(); }
 }

@@ -399,11 +399,14 @@ class Listener {
     const key = String(h['sec-websocket-key']);
     const fd = socket._handle && typeof socket._handle.fd === 'number' ? socket._handle.fd : -1;
     const adopt = fd >= 0 && !socket.encrypted;
-    const id = adopt
-      ? engine.adoptWebsocket(this.install, raw, fd, key, bytes)
-      : engine.pipeWebsocket(this.install, raw, key, bytes);
+    const adopted = adopt ? engine.adoptWebsocket(this.install, raw, fd, key, bytes) : null;
+    const id = adopted ? adopted.id : engine.pipeWebsocket(this.install, raw, key, bytes);
     const session = new Session(engine, id, this.prefix);
-    session.recv = { connection: socket, protocol: raw ? 'websocket-raw' : 'websocket' };
+    session.recv = {
+      connection: socket,
+      protocol: raw ? 'websocket-raw' : 'websocket',
+      addresses: adopted && adopted.addresses,
+    };
     session.decorateConnection(req);
     if (adopt) {
       // Node's socket is about to go; consumers that reach for it (Meteor)

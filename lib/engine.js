@@ -9,6 +9,9 @@ const native = require('../binding.js');
 // Where request() leaves a plan's numbers (src/lib.rs: PLAN_SLOTS, SLOT_*):
 // filled in place on every call, read at once.
 const planOut = new Float64Array(7);
+// Where adoptWebsocket() leaves its numbers (src/lib.rs: ADOPT_*): the id,
+// the peer's port, the local port, the local family (4 or 6).
+const adoptOut = new Float64Array(4);
 const PROTOCOLS = native.protocols();
 // Room for the (code, id) pairs of 2,048 events per drain; a larger batch
 // brings its own array.
@@ -48,8 +51,18 @@ class Engine {
   upgrade(install, head, upgrade, connection, version, key) {
     return native.upgrade(this.handle, install, head, upgrade, connection, version, key);
   }
+  // Adopt a plain TCP socket's descriptor: { id, addresses }, where
+  // `addresses` ({ remoteAddress, remotePort, address }, as Node's socket
+  // gives them) is null when the socket itself had better be asked.
   adoptWebsocket(install, raw, fd, key, head) {
-    return native.adoptWebsocket(this.handle, install, raw, fd, key, head);
+    const ips = native.adoptWebsocket(this.handle, install, raw, fd, key, head, adoptOut);
+    const space = ips.indexOf(' ');
+    const addresses = space === -1 ? null : {
+      remoteAddress: ips.slice(0, space),
+      remotePort: adoptOut[1],
+      address: { address: ips.slice(space + 1), family: adoptOut[3] === 6 ? 'IPv6' : 'IPv4', port: adoptOut[2] },
+    };
+    return { id: adoptOut[0], addresses };
   }
   pipeWebsocket(install, raw, key, head) { return native.pipeWebsocket(this.handle, install, raw, key, head); }
   pipeFeed(conn, bytes) { return native.pipeFeed(this.handle, conn, bytes); }

@@ -167,13 +167,15 @@ class Session {
   // the session now. Called for every receiver that joins the session.
   decorateConnection(req) {
     const socket = (this.recv && (this.recv.connection || (this.recv.response && this.recv.response.socket))) || null;
+    // An adopted WebSocket's addresses were read by the engine.
+    const known = this.recv && this.recv.addresses;
     let remoteAddress;
     let remotePort;
     let address;
     try {
-      remoteAddress = sharedAddress(socket.remoteAddress);
-      remotePort = socket.remotePort;
-      address = socket.address();
+      remoteAddress = sharedAddress(known ? known.remoteAddress : socket.remoteAddress);
+      remotePort = known ? known.remotePort : socket.remotePort;
+      address = known ? known.address : socket.address();
       if (address) address.address = sharedAddress(address.address);
     } catch {
       // A destroyed or foreign socket: the address is simply not known.

@@ -12,6 +12,7 @@
 //! Nothing here knows napi: the glue crate wraps `Engine` for Node, and Rust
 //! tests drive it directly.
 
+pub mod address;
 pub mod clock;
 pub mod events;
 mod http;

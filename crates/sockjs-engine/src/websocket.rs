@@ -10,6 +10,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -62,6 +63,14 @@ pub enum Kind {
     Raw,
 }
 
+/// An adopted connection: its session, and its peer's and its own
+/// addresses (asked of the socket while the caller's still exists, so the
+/// caller need not ask them of its own).
+pub struct Adopted {
+    pub id: ConnId,
+    pub addresses: Option<(SocketAddr, SocketAddr)>,
+}
+
 /// What a WebSocket connection starts from.
 pub struct Start {
     pub install: u32,
@@ -101,20 +110,24 @@ impl Engine {
 
     /// Take over a plain TCP connection by duplicating `fd`; the caller then
     /// destroys its own socket.
-    pub fn adopt_websocket(self: &Arc<Self>, start: Start, fd: RawFd) -> io::Result<ConnId> {
+    pub fn adopt_websocket(self: &Arc<Self>, start: Start, fd: RawFd) -> io::Result<Adopted> {
         // SAFETY: the caller guarantees `fd` is an open socket for the
         // duration of this call; it is only borrowed to duplicate it.
         let owned = unsafe { BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?;
         let stream = std::net::TcpStream::from(owned);
         stream.set_nonblocking(true)?;
         let _ = stream.set_nodelay(true);
+        let addresses = stream.peer_addr().and_then(|peer| Ok((peer, stream.local_addr()?)));
         let conn = self.new_websocket_conn(&start);
         let id = conn.id;
         crate::runtime::get().spawn(self.clone().guarded(
             conn.clone(),
             serve(self.clone(), conn, Box::new(Opening { start, stream })),
         ));
-        Ok(id)
+        Ok(Adopted {
+            id,
+            addresses: addresses.ok(),
+        })
     }
 
     /// Run a WebSocket over bytes bridged from a JavaScript socket: feed it

@@ -275,8 +275,8 @@ struct Opening<S> {
 /// What a connection's task turns into the stream it serves, on the
 /// runtime's thread. An adopted socket registers with tokio's reactor there:
 /// registered from JavaScript's thread, the fresh socket (writable at once)
-/// woke the runtime's thread once for nothing, a context switch when both
-/// share a core, before the spawn woke it again.
+/// would wake the runtime's thread once for nothing, a context switch when
+/// both share a core, before the spawn wakes it again.
 trait IntoStream {
     type Stream: AsyncRead + AsyncWrite + Unpin;
     fn into_stream(self) -> io::Result<Self::Stream>;

@@ -455,10 +455,19 @@ pub fn chunking_test_schedule() -> Vec<(u32, String)> {
 #[napi(catch_unwind)]
 pub fn drain(server: &External<Server>, mut codes_out: Uint32ArraySlice) -> EventBatch {
     let events = server.engine.drain();
-    let mut codes = Vec::with_capacity(events.len() * 2);
+    let count = events.len() * 2;
+    // SAFETY: JavaScript runs nothing while this function does; `out` is
+    // not used past it.
+    let out = unsafe { codes_out.as_mut() };
+    // The codes go straight into JS's array when they fit, else into their own.
+    let mut overflow = (out.len() < count).then(|| vec![0; count]);
+    let codes = match overflow.as_mut() {
+        Some(own) => own.as_mut_slice(),
+        None => &mut out[..count],
+    };
     let mut strings = Vec::new();
     let mut buffers = Vec::new();
-    for event in events {
+    for (event, pair) in events.into_iter().zip(codes.chunks_exact_mut(2)) {
         let (code, id) = match event {
             Event::Message(c, s) => {
                 strings.push(s);
@@ -482,19 +491,10 @@ pub fn drain(server: &External<Server>, mut codes_out: Uint32ArraySlice) -> Even
                 (EV_LOG, 0)
             }
         };
-        codes.push(code);
-        codes.push(id);
+        pair[0] = code;
+        pair[1] = id;
     }
-    let count = codes.len() as u32;
-    // SAFETY: JavaScript runs nothing while this function does; `out` is
-    // not used past it.
-    let out = unsafe { codes_out.as_mut() };
-    if let Some(slots) = out.get_mut(..codes.len()) {
-        slots.copy_from_slice(&codes);
-        (count, None, strings, buffers)
-    } else {
-        (count, Some(codes), strings, buffers)
-    }
+    (count as u32, overflow, strings, buffers)
 }
 
 /// What a WebSocket connection starts from, as the two ways in pass it.

@@ -10,9 +10,15 @@ const native = require('../binding.js');
 // filled in place on every call, read at once.
 const planOut = new Float64Array(7);
 // Where adoptWebsocket() leaves its numbers (src/lib.rs: ADOPT_*): the id,
-// the peer's port, the local port, the local family (4 or 6).
-const adoptOut = new Float64Array(4);
+// the peer's port, the local port, the local family (4 or 6). A Uint32Array,
+// not a Float64Array: V8 reads a Float64Array's element as a heap number
+// even when it is a small integer, and an object field once given one keeps
+// every later value boxed (16 bytes more per id and port of every session).
+const adoptOut = new Uint32Array(4);
 const PROTOCOLS = native.protocols();
+// A u32 id (or -1, none) read from planOut as a small integer, not a heap
+// number (see adoptOut): it is kept in the session and as a Map key.
+const smallId = (value) => (value < 0 ? -1 : value >>> 0);
 // Room for the (code, id) pairs of 2,048 events per drain; a larger batch
 // brings its own array.
 const DRAIN_CODES = 4096;
@@ -38,8 +44,8 @@ class Engine {
     return {
       status: planOut[0],
       flags: planOut[1],
-      receiver: planOut[2],
-      conn: planOut[3],
+      receiver: smallId(planOut[2]),
+      conn: smallId(planOut[3]),
       headerText: text.slice(0, bodyAt),
       body: text.slice(bodyAt),
       framesAt: planOut[6] - bodyAt,

@@ -274,7 +274,7 @@ pub fn adopt_websocket(
     fd: i32,
     key: String,
     head: Buffer,
-    mut out: Float64ArraySlice,
+    mut out: Uint32ArraySlice,
 ) -> napi::Result<String> {
     // SAFETY: JavaScript runs nothing while this function does.
     let out = unsafe { out.as_mut() };
@@ -285,16 +285,16 @@ pub fn adopt_websocket(
         .engine
         .adopt_websocket(start_of(install, raw, key, &head), fd)
         .map_err(|e| napi::Error::from_reason(e.to_string()))?;
-    out[ADOPT_ID] = f64::from(adopted.id);
+    out[ADOPT_ID] = adopted.id;
     let Some((peer, local)) = adopted.addresses else {
         return Ok(String::new());
     };
     let (Some(peer_ip), Some(local_ip)) = (node_ip(&peer), node_ip(&local)) else {
         return Ok(String::new());
     };
-    out[ADOPT_REMOTE_PORT] = f64::from(peer.port());
-    out[ADOPT_LOCAL_PORT] = f64::from(local.port());
-    out[ADOPT_FAMILY] = if local.is_ipv4() { 4.0 } else { 6.0 };
+    out[ADOPT_REMOTE_PORT] = u32::from(peer.port());
+    out[ADOPT_LOCAL_PORT] = u32::from(local.port());
+    out[ADOPT_FAMILY] = if local.is_ipv4() { 4 } else { 6 };
     Ok(format!("{peer_ip} {local_ip}"))
 }
 

@@ -110,6 +110,35 @@ describe('installing', () => {
     }
   });
 
+  test("log('info'): one line per request, with its status, or (unfinished) while the response stays open", async () => {
+    const { server, base } = await plainHttp();
+    const lines = [];
+    try {
+      const srv = sockjs.createServer({ prefix: '/logged', log: (severity, line) => lines.push([severity, line]) });
+      srv.installHandlers(server);
+      srv.on('connection', (c) => c.on('data', (m) => c.write(m)));
+      await get(`${base}/logged/info`);
+      const url = sessionUrl(base, '/logged');
+      await openXhrSession(url);
+      assert.deepEqual(await echoRoundTrip(url, ['logged']), ['logged']);
+      // Its xhr_streaming request stays open: logged as (unfinished).
+      await abortSession(url);
+      const info = lines.filter(([severity]) => severity === 'info').map(([, line]) => line);
+      const path = new URL(url).pathname;
+      const expected = [
+        /^GET \/logged\/info 0ms 200$/,
+        new RegExp(`^POST ${path}/xhr 0ms 200$`),
+        new RegExp(`^POST ${path}/xhr_send \\d+ms 204$`),
+        new RegExp(`^POST ${path}/xhr_streaming 0ms \\(unfinished\\)$`),
+      ];
+      for (const pattern of expected) {
+        assert.ok(info.some((line) => pattern.test(line)), `a line like ${pattern} in ${JSON.stringify(info)}`);
+      }
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   test('createServer options (prefix) apply when installHandlers gets none', async () => {
     const { server, base } = await plainHttp();
     try {
@@ -277,6 +306,15 @@ describe('connection object on HTTP sessions', () => {
         Referer: 'http://referer.example.test/page',
         'X-Forwarded-For': '10.1.2.3',
         'Accept-Language': 'fr',
+        'X-Client-IP': '10.0.0.1',
+        'X-Forwarded-Host': 'forwarded.example.test',
+        'X-Forwarded-Port': '8443',
+        'X-Cluster-Client-IP': '10.0.0.2',
+        Via: '1.1 proxy.example.test',
+        'X-Real-IP': '10.0.0.3',
+        'X-Forwarded-Proto': 'https',
+        'X-SSL': 'on',
+        DNT: '1',
         Cookie: 'secret=do-not-leak; JSESSIONID=x',
         Origin: 'http://origin.example.test',
         Authorization: 'Basic c2VjcmV0',
@@ -294,9 +332,17 @@ describe('connection object on HTTP sessions', () => {
       assert.equal(conn.headers['accept-language'], 'fr');
       assert.equal(conn.headers.cookie, undefined);
       assert.equal(conn.headers.authorization, undefined);
-      for (const k of Object.keys(conn.headers)) {
-        assert.ok(HEADER_WHITELIST.includes(k), `header ${k} is not whitelisted`);
-      }
+      assert.equal(conn.headers['x-client-ip'], '10.0.0.1');
+      assert.equal(conn.headers['x-forwarded-host'], 'forwarded.example.test');
+      assert.equal(conn.headers['x-forwarded-port'], '8443');
+      assert.equal(conn.headers['x-cluster-client-ip'], '10.0.0.2');
+      assert.equal(conn.headers.via, '1.1 proxy.example.test');
+      assert.equal(conn.headers['x-real-ip'], '10.0.0.3');
+      assert.equal(conn.headers['x-forwarded-proto'], 'https');
+      assert.equal(conn.headers['x-ssl'], 'on');
+      assert.equal(conn.headers.dnt, '1');
+      // Every whitelisted header was sent, and only those were copied.
+      assert.deepEqual(Object.keys(conn.headers).sort(), [...HEADER_WHITELIST].sort());
       assert.equal(conn.remoteAddress, '127.0.0.1');
       assert.equal(conn.remotePort, s.req.socket.localPort);
       assert.equal(conn.address.address, '127.0.0.1');

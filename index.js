@@ -333,9 +333,9 @@ class Listener {
     const end = (flags & PLAN_END) !== 0;
     const kind = flags >> 8;
     // writeHead with a flat [name, value, ...] list: Node writes it out
-    // directly instead of validating and storing each header in its map
-    // (it still merges any header set earlier, e.g. by options.jsessionid).
-    let headers = headerList(plan.headerText);
+    // directly instead of storing each header in its map (it still merges
+    // any header set earlier, e.g. by options.jsessionid).
+    let headers = plan.headers;
     // A prelude and frames go out as separate chunks, as sockjs-node writes
     // them (the protocol's tests read them so); a complete answer in one
     // piece has a Content-Length, and Node sends it in one write with the
@@ -509,22 +509,6 @@ function closeOnExit(engine) {
 function drainScheduled(server) {
   server._drainScheduled = false;
   server._drain();
-}
-
-// The engine's header block ("name\nvalue\n...") as writeHead's flat list.
-// A server answers with a handful of distinct blocks, so the lists are kept
-// (never changed: writeHead only reads them); the cap bounds what varying
-// headers (an echoed Origin, a session cookie) can add.
-const HEADER_LISTS_MAX = 256;
-const headerLists = new Map();
-
-function headerList(text) {
-  let list = headerLists.get(text);
-  if (list === undefined) {
-    list = text === '' ? [] : text.split('\n');
-    if (headerLists.size < HEADER_LISTS_MAX) headerLists.set(text, list);
-  }
-  return list;
 }
 
 // Collect a request body up to `limit` bytes; past it the rest is read and

@@ -143,6 +143,21 @@ describe('/info', () => {
     assert.equal(r.headers.vary, 'Origin');
   });
 
+  test('every answer has its own headers, past the 256 header blocks the engine gives ids to', async () => {
+    // Each Origin makes a distinct header block: the first ones get ids and
+    // go to JavaScript once, later ones go as text every time.
+    const origins = Array.from({ length: 300 }, (_, i) => `http://o${i}.example.test`);
+    for (const origin of [...origins, origins[3], origins[299], origins[3]]) {
+      const r = await get(`${app.base}/echo/info`, { Origin: origin });
+      assert.equal(r.status, 200);
+      assert.equal(r.headers['access-control-allow-origin'], origin);
+      assert.equal(r.headers['access-control-allow-credentials'], 'true');
+    }
+    const r = await get(`${app.base}/echo/info`);
+    assert.equal(r.headers['access-control-allow-origin'], '*');
+    assert.equal(r.headers['access-control-allow-credentials'], undefined);
+  });
+
   test('GET /info with an empty Origin is answered as without one (sockjs-node tests it for truth)', async () => {
     const r = await get(`${app.base}/echo/info`, { Origin: '' });
     assert.equal(r.headers['access-control-allow-origin'], '*');

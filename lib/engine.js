@@ -8,7 +8,9 @@ const native = require('../binding.js');
 
 // Where request() leaves a plan's numbers (src/lib.rs: PLAN_SLOTS, SLOT_*):
 // filled in place on every call, read at once.
-const planOut = new Float64Array(7);
+const planOut = new Float64Array(8);
+// The plan's text starts with a header block not seen before (PLAN_NEW_HEADERS).
+const PLAN_NEW_HEADERS = 16;
 // Where adoptWebsocket() leaves its numbers (src/lib.rs: ADOPT_*): the id,
 // the peer's port, the local port, the local family (4 or 6). A Uint32Array,
 // not a Float64Array: V8 reads a Float64Array's element as a heap number
@@ -32,22 +34,37 @@ class Engine {
     this.wake = wake;
     this.handle = native.create(wake);
     this.codes = new Uint32Array(DRAIN_CODES);
+    // The header blocks request() has sent, by id (src/lib.rs:
+    // SLOT_HEADERS), as writeHead's flat [name, value, ...] lists: Node
+    // writes such a list out without storing each header in its map. Never
+    // changed once made (writeHead only reads them).
+    this.headerLists = [];
   }
 
   install(options) { return native.install(this.handle, options); }
   // How to answer a request: { status, flags, receiver, conn (-1: none),
-  // headerText, body, framesAt (where the frames start in body), protocol }.
+  // headers (a flat list), body, framesAt (where the frames start in body),
+  // protocol }.
   request(install, head, body, tooLarge, baseUrl) {
     const text = native.request(this.handle, install, head, body, tooLarge, baseUrl, planOut);
+    const flags = planOut[1];
     const bodyAt = planOut[4];
     const protocol = planOut[5];
+    const headersId = planOut[7];
+    let headers;
+    if (headersId >= 0 && !(flags & PLAN_NEW_HEADERS)) {
+      headers = this.headerLists[headersId];
+    } else {
+      headers = bodyAt === 0 ? [] : text.slice(0, bodyAt).split('\n');
+      if (headersId >= 0) this.headerLists[headersId] = headers;
+    }
     return {
       status: planOut[0],
-      flags: planOut[1],
+      flags,
       receiver: smallId(planOut[2]),
       conn: smallId(planOut[3]),
-      headerText: text.slice(0, bodyAt),
-      body: text.slice(bodyAt),
+      headers,
+      body: bodyAt === 0 ? text : text.slice(bodyAt),
       framesAt: planOut[6] - bodyAt,
       protocol: protocol < 0 ? undefined : PROTOCOLS[protocol],
     };

@@ -10,12 +10,15 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use parking_lot::Mutex;
+
 use napi::bindgen_prelude::{Buffer, Either, External, Float64ArraySlice, Function, Uint32ArraySlice};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
 use sockjs_core::route::Enabled;
 use sockjs_engine::address::node_ip;
+use sockjs_engine::header_blocks::{BlockId, HeaderBlocks};
 use sockjs_engine::websocket::{Kind, Start};
 use sockjs_engine::{Clock, Engine, Event, Sent, WakeFrom};
 
@@ -71,13 +74,14 @@ pub const UPGRADE_RAW: u32 = 1;
 /// How JS answers a request (see `sockjs_engine::Plan`). The numbers go
 /// into `out`, a Float64Array of `PLAN_SLOTS` that JS makes once and passes
 /// on every call; `request` returns the header block followed at once by
-/// the body (the first chunk and any frames, one string).
+/// the body (the first chunk and any frames, one string), or by the body
+/// alone when JavaScript already has the header block (`SLOT_HEADERS`).
 ///
 /// Numbers in a typed array and text in one string: building a result
 /// array (an array, a number or string per element, each set through napi)
 /// was about half of a request's own cost, ~2 us, which on xhr-polling is
 /// paid twice per message.
-pub const PLAN_SLOTS: usize = 7;
+pub const PLAN_SLOTS: usize = 8;
 /// The HTTP status.
 pub const SLOT_STATUS: usize = 0;
 /// The `PLAN_*` bits, and the kind (0: plain, 1: chunking test, 2: SockJS
@@ -88,14 +92,18 @@ pub const SLOT_RECEIVER: usize = 2;
 /// The session joined, or -1.
 pub const SLOT_CONN: usize = 3;
 /// Where the body starts in the returned string (in UTF-16 units, as JS
-/// counts): the header block before it alternates names and values, joined
-/// by newlines (neither can hold one).
+/// counts): the header block before it, if sent, alternates names and
+/// values, joined by newlines (neither can hold one).
 pub const SLOT_BODY_AT: usize = 4;
 /// The joining receiver's place in `protocols()`, or -1.
 pub const SLOT_PROTOCOL: usize = 5;
 /// Where the frames start, after the first chunk (a streaming prelude):
 /// a response that stays open writes them as a chunk of their own.
 pub const SLOT_FRAMES_AT: usize = 6;
+/// The header block's id (`header_blocks`), or -1: the block is in the
+/// text, to be used once. With `PLAN_NEW_HEADERS` the text holds the block
+/// to remember by this id; without it, JavaScript has it already.
+pub const SLOT_HEADERS: usize = 7;
 
 /// The answer is complete: end the response after the body and frames.
 pub const PLAN_END: u32 = 1;
@@ -105,6 +113,8 @@ pub const PLAN_OPENED: u32 = 2;
 pub const PLAN_CALL_JSESSIONID: u32 = 4;
 /// Ask again with the application's base_url.
 pub const PLAN_NEEDS_BASE_URL: u32 = 8;
+/// The text starts with a header block JavaScript has not seen.
+pub const PLAN_NEW_HEADERS: u32 = 16;
 
 /// Events since the last drain, as `[count, overflow, strings, buffers]`:
 /// the events' (code, id) pairs, `count` numbers of them, are written into
@@ -135,6 +145,9 @@ pub struct Server {
     /// JavaScript's wake function (`uv_wake.rs`): called through libuv
     /// for wakes from the runtime's threads, directly for the others.
     wake: Arc<UvWake>,
+    /// The header blocks `request` sent JavaScript, by id (only Node's
+    /// thread uses it; a lock, uncontended, because the handle is shared).
+    header_blocks: Mutex<HeaderBlocks>,
 }
 
 impl Drop for Server {
@@ -181,6 +194,7 @@ pub fn create(env: Env, wake: Function<(), ()>) -> napi::Result<External<Server>
         engine,
         local_wake,
         wake,
+        header_blocks: Mutex::new(HeaderBlocks::default()),
     }))
 }
 
@@ -342,12 +356,6 @@ pub fn request(
         Then::WebSocket { raw: true } => 3,
         _ => 0,
     };
-    let flag = |on: bool, bit: u32| if on { bit } else { 0 };
-    let flags = kind << 8
-        | flag(plan.end, PLAN_END)
-        | flag(plan.opened, PLAN_OPENED)
-        | flag(a.call_jsessionid, PLAN_CALL_JSESSIONID)
-        | flag(a.needs_base_url, PLAN_NEEDS_BASE_URL);
     let body_len = a.body.len() + plan.frames.iter().map(String::len).sum::<usize>();
     let mut text = String::with_capacity(body_len + 256);
     for (name, value) in a.headers {
@@ -358,6 +366,17 @@ pub fn request(
         text.push('\n');
         text.push_str(&value);
     }
+    let block_id = server.header_blocks.lock().id_of(&text);
+    if let BlockId::Known(_) = block_id {
+        text.clear();
+    }
+    let flag = |on: bool, bit: u32| if on { bit } else { 0 };
+    let flags = kind << 8
+        | flag(plan.end, PLAN_END)
+        | flag(plan.opened, PLAN_OPENED)
+        | flag(a.call_jsessionid, PLAN_CALL_JSESSIONID)
+        | flag(a.needs_base_url, PLAN_NEEDS_BASE_URL)
+        | flag(matches!(block_id, BlockId::New(_)), PLAN_NEW_HEADERS);
     let body_at = js_length(&text);
     let frames_at = body_at + js_length(&a.body);
     text.push_str(&a.body);
@@ -372,6 +391,10 @@ pub fn request(
     out[SLOT_BODY_AT] = body_at as f64;
     out[SLOT_PROTOCOL] = plan.protocol.map_or(-1.0, |i| i as f64);
     out[SLOT_FRAMES_AT] = frames_at as f64;
+    out[SLOT_HEADERS] = match block_id {
+        BlockId::Known(id) | BlockId::New(id) => f64::from(id),
+        BlockId::Uncached => -1.0,
+    };
     server.woken(&env, text)
 }
 

@@ -15,6 +15,7 @@
 pub mod address;
 pub mod clock;
 pub mod events;
+pub mod header_blocks;
 mod http;
 pub mod runtime;
 mod spill;

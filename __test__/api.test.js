@@ -139,6 +139,30 @@ describe('installing', () => {
     }
   });
 
+  test("an xhr_send is answered once its messages were delivered and the replies handed over, as sockjs-node does", async () => {
+    const { server, base } = await plainHttp();
+    const order = [];
+    try {
+      const srv = sockjs.createServer({ ...quiet, prefix: '/ordered' });
+      srv.installHandlers(server);
+      srv.on('connection', (c) => c.on('data', (m) => {
+        order.push(`data ${m}`);
+        c.write(m);
+      }));
+      // A listener added after the install still sees every request.
+      server.on('request', (req, res) => {
+        if (req.url.endsWith('/xhr_send')) res.on('finish', () => order.push('answered'));
+      });
+      const url = sessionUrl(base, '/ordered');
+      await openXhrSession(url);
+      assert.deepEqual(await echoRoundTrip(url, ['one', 'two']), ['one', 'two']);
+      assert.deepEqual(order, ['data one', 'data two', 'answered']);
+      await abortSession(url);
+    } finally {
+      await closeServer(server);
+    }
+  });
+
   test('createServer options (prefix) apply when installHandlers gets none', async () => {
     const { server, base } = await plainHttp();
     try {

@@ -7,6 +7,7 @@
 const test = require('node:test');
 const { describe, before, after } = test;
 const assert = require('node:assert/strict');
+const net = require('node:net');
 
 const { startApp } = require('./helpers/app');
 const {
@@ -260,6 +261,37 @@ describe('huge and malformed bodies', () => {
     const fresh = await freshSession();
     assert.deepEqual(await echoRoundTrip(fresh, ['after 10 MB']), ['after 10 MB']);
     await abortSession(fresh);
+  });
+
+  test('xhr_sends whose clients leave before the answer: every message delivered, no error, the session goes on', async () => {
+    const url = await freshSession();
+    const { port } = new URL(app.base);
+    const path = new URL(url).pathname;
+    // Each client writes a whole xhr_send and closes at once: its answer,
+    // written after the drain, finds the connection gone.
+    const sent = Array.from({ length: 20 }, (_, i) => `gone ${i}`);
+    await Promise.all(sent.map((message) => new Promise((resolve, reject) => {
+      const body = JSON.stringify([message]);
+      const socket = net.connect(Number(port), '127.0.0.1', () => {
+        const head = `POST ${path}/xhr_send HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${body.length}\r\n\r\n`;
+        socket.end(head + body, () => {
+          socket.destroy();
+          resolve();
+        });
+      });
+      socket.on('error', reject);
+    })));
+    // The echoes of all 20 reach the next polls, in any order of arrival.
+    const echoed = [];
+    for (let poll = 0; poll < 20 && echoed.length < sent.length; poll++) {
+      const r = await post(`${url}/xhr`, '');
+      assert.equal(r.status, 200);
+      echoed.push(...messagesOf(xhrFrames(r.body)));
+    }
+    assert.deepEqual([...echoed].sort(), [...sent].sort());
+    assert.deepEqual(await echoRoundTrip(url, ['still here']), ['still here']);
+    await abortSession(url);
+    await assertBystanderAlive();
   });
 
   test('xhr_send with invalid UTF-8 bytes: 204, each bad sequence becomes U+FFFD, escaped in the frame', async () => {

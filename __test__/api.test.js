@@ -90,6 +90,13 @@ describe('module surface (no network)', () => {
     assert.equal(typeof transport.Session, 'function');
     assert.equal(typeof transport.Session.prototype.decorateConnection, 'function');
   });
+
+  test("lib/transport's HEADER_WHITELIST is the list the connection tests check conn.headers against", () => {
+    // decorateConnection copies the headers by name, not from this list:
+    // the two must not drift apart.
+    const transport = require(path.join(implPath, 'lib', 'transport'));
+    assert.deepEqual(transport.HEADER_WHITELIST, HEADER_WHITELIST);
+  });
 });
 
 describe('installing', () => {

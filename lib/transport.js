@@ -15,7 +15,8 @@ const SEND_QUEUED = 0;
 const SEND_REFUSED = 2;
 
 // Request headers copied onto `conn.headers` (never cookies: they belong to
-// the page, not to the SockJS connection).
+// the page, not to the SockJS connection). `whitelistedHeaders` copies
+// these by name, one line each; api.test.js checks that the two agree.
 const HEADER_WHITELIST = [
   'referer', 'x-client-ip', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-port',
   'x-cluster-client-ip', 'via', 'x-real-ip', 'x-forwarded-proto', 'x-ssl', 'dnt',

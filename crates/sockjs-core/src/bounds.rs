@@ -21,8 +21,11 @@ pub struct FrameBounds {
     part: Part,
     /// A data message was started by a frame without FIN and is not over.
     in_fragmented: bool,
-    /// A frame larger than `LARGE_FRAME` was seen since the last `reset`.
+    /// A frame larger than `LARGE_FRAME` was seen (or, `mark_large`,
+    /// written the other way) since the last `reset_large`.
     large_seen: bool,
+    /// The header of a close frame was seen.
+    close_seen: bool,
 }
 
 #[derive(Debug)]
@@ -39,6 +42,7 @@ impl Default for FrameBounds {
             part: Part::Header { bytes: [0; 14], len: 0 },
             in_fragmented: false,
             large_seen: false,
+            close_seen: false,
         }
     }
 }
@@ -108,6 +112,7 @@ impl FrameBounds {
             1 | 2 => self.in_fragmented = !fin,
             // Continuation: the message ends with its FIN.
             0 if fin => self.in_fragmented = false,
+            8 => self.close_seen = true,
             _ => {}
         }
         if size > LARGE_FRAME {
@@ -132,6 +137,19 @@ impl FrameBounds {
     /// A large frame went by since the last `reset`.
     pub fn large_seen(&self) -> bool {
         self.large_seen
+    }
+
+    /// A close frame began: the peer is closing (its header was taken,
+    /// the payload may not have been yet).
+    pub fn close_seen(&self) -> bool {
+        self.close_seen
+    }
+
+    /// A frame larger than `LARGE_FRAME` went the other way: tungstenite's
+    /// write buffer grew. Kept here, beside the reads' flag, to keep the
+    /// reader that holds these bounds (one per connection) small.
+    pub fn mark_large(&mut self) {
+        self.large_seen = true;
     }
 
     pub fn reset_large(&mut self) {
@@ -221,6 +239,22 @@ mod tests {
         let last = frame(0x80, b"s");
         assert_eq!(b.take(&last), last.len());
         assert!(b.between_messages());
+    }
+
+    #[test]
+    fn a_close_frame_is_seen_once_its_header_is_taken() {
+        let mut b = FrameBounds::default();
+        let text = frame(0x81, b"hi");
+        let ping = frame(0x89, b"p");
+        b.take(&text);
+        b.take(&ping);
+        assert!(!b.close_seen());
+        let close = frame(0x88, &[0x03, 0xe8, b'b', b'y', b'e']);
+        // The header alone (masked: 2 bytes, then the 4-byte key).
+        assert_eq!(b.take(&close[..6]), 6);
+        assert!(b.close_seen(), "before the payload is handed out");
+        assert_eq!(b.take(&close[6..]), close.len() - 6);
+        assert!(b.close_seen());
     }
 
     #[test]

@@ -7,13 +7,16 @@
 //!   on adopted file descriptors or on a byte pipe bridged to a Node socket.
 //! - `events`: the one queue to JavaScript; `timers`: HTTP session deadlines;
 //!   `spill`: large socket reads behind tungstenite's small read buffer;
-//!   `task_wake`: how JavaScript's writes wake a WebSocket task.
+//!   `task_wake`: how JavaScript's writes wake a WebSocket task; `direct`:
+//!   how JavaScript's thread writes WebSocket frames itself instead, when
+//!   the runtime has a single thread.
 //!
 //! Nothing here knows napi: the glue crate wraps `Engine` for Node, and Rust
 //! tests drive it directly.
 
 pub mod address;
 pub mod clock;
+mod direct;
 pub mod events;
 pub mod header_blocks;
 mod http;
@@ -32,6 +35,7 @@ use sockjs_core::answer::Options;
 use sockjs_core::session::{Session, Shared};
 
 pub use clock::Clock;
+use direct::SocketOut;
 pub use events::{ConnId, Event, EventQueue, ReceiverId, Taken, WakeFrom};
 pub use http::Plan;
 use task_wake::TaskWake;
@@ -60,8 +64,12 @@ pub enum Carrier {
     /// HTTP receivers, one at a time; outputs collected at drain.
     Http { session_id: String },
     /// One WebSocket for the whole session, run by a tokio task that is
-    /// woken through `wake` when the application writes or closes.
-    WebSocket { wake: TaskWake },
+    /// woken through `wake` when the application writes or closes; or,
+    /// for a write, written to by JavaScript's thread through `direct`.
+    WebSocket {
+        wake: TaskWake,
+        direct: Option<Arc<SocketOut>>,
+    },
 }
 
 /// A session and what the driver keeps beside it.
@@ -76,6 +84,11 @@ pub struct ConnState {
     in_flight: usize,
     /// `write()` returned false: emit `Drain` once the buffer is empty.
     want_drain: bool,
+    /// A WebSocket task took messages and has not handed them all to the
+    /// socket: a direct write now would overtake them.
+    task_holds_writes: bool,
+    /// A direct write took the session's `End`: the task must close.
+    end_taken: bool,
 }
 
 impl ConnState {
@@ -119,15 +132,24 @@ pub struct Conn {
 impl Conn {
     /// Wake the connection's WebSocket task, if it has one.
     fn wake_task(&self) {
-        if let Carrier::WebSocket { wake } = &self.carrier {
+        if let Carrier::WebSocket { wake, .. } = &self.carrier {
             wake.wake();
+        }
+    }
+
+    /// Where JavaScript's thread writes to the connection's socket, if it
+    /// does (see `direct`).
+    fn direct(&self) -> Option<&Arc<SocketOut>> {
+        match &self.carrier {
+            Carrier::WebSocket { direct, .. } => direct.as_ref(),
+            Carrier::Http { .. } => None,
         }
     }
 
     /// What wakes the connection's WebSocket task.
     fn task_wake(&self) -> &TaskWake {
         match &self.carrier {
-            Carrier::WebSocket { wake } => wake,
+            Carrier::WebSocket { wake, .. } => wake,
             Carrier::Http { .. } => unreachable!("only a WebSocket connection has a task"),
         }
     }
@@ -216,6 +238,8 @@ impl Engine {
                 dirty: false,
                 in_flight: 0,
                 want_drain: false,
+                task_holds_writes: false,
+                end_taken: false,
             }),
         });
         let mut reg = self.registry.lock();
@@ -321,7 +345,7 @@ impl Engine {
     /// preempt JavaScript after every message when both share a core.
     fn poke(&self, conn: &Conn, st: &mut ConnState) {
         match &conn.carrier {
-            Carrier::WebSocket { wake } if !self.events.at_home() => wake.wake(),
+            Carrier::WebSocket { wake, .. } if !self.events.at_home() => wake.wake(),
             _ => {
                 if !st.dirty {
                     st.dirty = true;
@@ -378,7 +402,12 @@ impl Engine {
                             Carrier::Http { .. } => self.collect_http(&conn),
                             Carrier::WebSocket { .. } => {
                                 conn.state.lock().dirty = false;
-                                websockets.push(conn);
+                                let written = conn
+                                    .direct()
+                                    .is_some_and(|direct| websocket::write_directly(self, &conn, direct));
+                                if !written {
+                                    websockets.push(conn);
+                                }
                             }
                         }
                     }

@@ -28,6 +28,12 @@ pub fn get() -> &'static Runtime {
     })
 }
 
+/// The runtime has a single thread: it shares one CPU with JavaScript's
+/// (see `direct`).
+pub fn one_thread() -> bool {
+    get().metrics().num_workers() == 1
+}
+
 /// The runtime's threads do not preempt JavaScript's when it wakes them
 /// (Linux's SCHED_BATCH, unless `SOCKJS_IO_POLICY=normal`). On a core both
 /// share, each write, spawn or registration from JavaScript would otherwise

@@ -13,15 +13,23 @@
 //! (`bounds`), so that it can tell when tungstenite holds no part of an
 //! unfinished frame or message: then the WebSocket can be made afresh over
 //! the same socket, dropping the buffers a large message grew.
+//!
+//! Its writes go through the connection's `SocketOut` when JavaScript's
+//! thread may write to the socket too (see `direct`): it tells that side
+//! when tungstenite left a frame half-written, and when the peer begins to
+//! close (a close frame's header went by: tungstenite will answer it).
 
 use std::cell::RefCell;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use sockjs_core::bounds::{FrameBounds, LARGE_FRAME};
+
+use crate::direct::SocketOut;
 
 /// Bytes asked of the socket per read (the scratch buffer's size).
 const SCRATCH: usize = 64 * 1024;
@@ -31,16 +39,17 @@ thread_local! {
 }
 
 /// A byte stream whose reads go to the socket in `SCRATCH`-sized calls.
-/// Writes pass through unchanged.
+/// Writes pass through, beside JavaScript's direct writes if any.
 pub struct SpillReader<S> {
     inner: S,
     /// Bytes read from the socket and not yet handed out; boxed, so that a
     /// connection without any (nearly always) pays one pointer for it.
     spill: Option<Box<Spill>>,
+    /// Also told of writes of more than `LARGE_FRAME` bytes (tungstenite's
+    /// write buffer held that many).
     bounds: FrameBounds,
-    /// A write was offered more than `LARGE_FRAME` bytes: tungstenite's
-    /// write buffer held that many.
-    wrote_large: bool,
+    /// Where JavaScript's thread writes to the same socket, if it does.
+    direct: Option<Arc<SocketOut>>,
 }
 
 struct Spill {
@@ -60,12 +69,22 @@ impl<S> SpillReader<S> {
     /// A reader over `inner` that first hands out `pending` (bytes already
     /// read from it, such as what Node read past the upgrade request): every
     /// byte of the stream goes through `bounds`.
-    pub fn new(inner: S, pending: Vec<u8>) -> Self {
+    pub fn new(inner: S, pending: Vec<u8>, direct: Option<Arc<SocketOut>>) -> Self {
         SpillReader {
             inner,
             spill: Spill::of(pending.into_boxed_slice()),
             bounds: FrameBounds::default(),
-            wrote_large: false,
+            direct,
+        }
+    }
+
+    /// After bytes were handed out: once the peer's close frame began, no
+    /// direct write may follow tungstenite's answer to it.
+    fn after_handing_out(&mut self) {
+        if self.bounds.close_seen() {
+            if let Some(direct) = &self.direct {
+                direct.shut();
+            }
         }
     }
 
@@ -74,11 +93,10 @@ impl<S> SpillReader<S> {
     /// since made whole frames and whole messages (bytes still in the spill
     /// were not handed out: they stay here).
     pub fn buffers_grown_and_idle(&self) -> bool {
-        (self.wrote_large || self.bounds.large_seen()) && self.bounds.between_messages()
+        self.bounds.large_seen() && self.bounds.between_messages()
     }
 
     pub fn forget_large(&mut self) {
-        self.wrote_large = false;
         self.bounds.reset_large();
     }
 }
@@ -101,6 +119,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
             if spill.taken == spill.bytes.len() {
                 this.spill = None;
             }
+            this.after_handing_out();
             return Poll::Ready(Ok(()));
         }
         let payload_left = usize::try_from(this.bounds.payload_left()).unwrap_or(usize::MAX);
@@ -120,7 +139,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
             }
             return polled;
         }
-        SCRATCH_BUF.with(|scratch| {
+        let polled = SCRATCH_BUF.with(|scratch| {
             let mut scratch = scratch.borrow_mut();
             let mut read = ReadBuf::new(&mut scratch[..]);
             match Pin::new(&mut this.inner).poll_read(cx, &mut read) {
@@ -132,15 +151,31 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
                 }
                 other => other,
             }
-        })
+        });
+        this.after_handing_out();
+        polled
+    }
+}
+
+impl<S> Drop for SpillReader<S> {
+    /// The socket closes when `inner` is dropped, right after this.
+    fn drop(&mut self) {
+        if let Some(direct) = &self.direct {
+            direct.shut();
+        }
     }
 }
 
 impl<S: AsyncWrite + Unpin> AsyncWrite for SpillReader<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.wrote_large |= data.len() as u64 > LARGE_FRAME;
-        Pin::new(&mut this.inner).poll_write(cx, data)
+        if data.len() as u64 > LARGE_FRAME {
+            this.bounds.mark_large();
+        }
+        match &this.direct {
+            Some(direct) => direct.poll_write(Pin::new(&mut this.inner), cx, data),
+            None => Pin::new(&mut this.inner).poll_write(cx, data),
+        }
     }
 
     fn poll_write_vectored(
@@ -149,20 +184,36 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SpillReader<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        this.wrote_large |= bufs.iter().map(|b| b.len() as u64).sum::<u64>() > LARGE_FRAME;
+        if this.direct.is_some() {
+            // One buffer at a time, each through `poll_write`.
+            let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &**b);
+            return Pin::new(this).poll_write(cx, first);
+        }
+        if bufs.iter().map(|b| b.len() as u64).sum::<u64>() > LARGE_FRAME {
+            this.bounds.mark_large();
+        }
         Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
+        self.direct.is_none() && self.inner.is_write_vectored()
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+        let this = self.get_mut();
+        match &this.direct {
+            Some(direct) => direct.poll_flush(Pin::new(&mut this.inner), cx),
+            None => Pin::new(&mut this.inner).poll_flush(cx),
+        }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+        let this = self.get_mut();
+        if let Some(direct) = &this.direct {
+            ready!(direct.poll_flush(Pin::new(&mut this.inner), cx))?;
+            direct.shut();
+        }
+        Pin::new(&mut this.inner).poll_shutdown(cx)
     }
 }
 
@@ -181,7 +232,7 @@ mod tests {
         let sent = pattern(100_000);
         peer.write_all(&sent).await.unwrap();
         drop(peer);
-        let mut reader = SpillReader::new(ours, Vec::new());
+        let mut reader = SpillReader::new(ours, Vec::new(), None);
         let mut got = Vec::new();
         let mut chunk = [0u8; 300];
         for _ in 0..10_000 {
@@ -200,7 +251,7 @@ mod tests {
     async fn a_read_that_fits_keeps_nothing() {
         let (mut peer, ours) = tokio::io::duplex(1024);
         peer.write_all(b"hello").await.unwrap();
-        let mut reader = SpillReader::new(ours, Vec::new());
+        let mut reader = SpillReader::new(ours, Vec::new(), None);
         let mut chunk = [0u8; 256];
         let n = reader.read(&mut chunk).await.unwrap();
         assert_eq!(&chunk[..n], b"hello");
@@ -232,7 +283,7 @@ mod tests {
         sent.extend(&large);
         sent.extend(&first_part);
         peer.write_all(&sent).await.unwrap();
-        let mut reader = SpillReader::new(ours, Vec::new());
+        let mut reader = SpillReader::new(ours, Vec::new(), None);
         let mut chunk = vec![0u8; 64 * 1024];
 
         let n = reader.read(&mut chunk).await.unwrap();
@@ -283,7 +334,7 @@ mod tests {
         let frame = client_frame(true, 10);
         let (early, late) = frame.split_at(5);
         peer.write_all(late).await.unwrap();
-        let mut reader = SpillReader::new(ours, early.to_vec());
+        let mut reader = SpillReader::new(ours, early.to_vec(), None);
         let mut chunk = [0u8; 256];
         let n = reader.read(&mut chunk).await.unwrap();
         assert_eq!(&chunk[..n], early);
@@ -296,7 +347,7 @@ mod tests {
     #[tokio::test]
     async fn writes_pass_through() {
         let (mut peer, ours) = tokio::io::duplex(1024);
-        let mut reader = SpillReader::new(ours, Vec::new());
+        let mut reader = SpillReader::new(ours, Vec::new(), None);
         reader.write_all(b"out").await.unwrap();
         reader.flush().await.unwrap();
         let mut got = [0u8; 3];

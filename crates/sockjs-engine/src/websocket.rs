@@ -34,8 +34,9 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::direct::SocketOut;
 use crate::spill::SpillReader;
-use crate::{Carrier, Conn, ConnId, Engine, Event, TaskWake};
+use crate::{Carrier, Conn, ConnId, ConnState, Engine, Event, TaskWake};
 
 /// How long a peer has at most to answer a heartbeat ping (sockjs-node's
 /// value); a shorter heartbeat_delay shortens it to one heartbeat.
@@ -118,7 +119,8 @@ impl Engine {
         stream.set_nonblocking(true)?;
         let _ = stream.set_nodelay(true);
         let addresses = stream.peer_addr().and_then(|peer| Ok((peer, stream.local_addr()?)));
-        let conn = self.new_websocket_conn(&start);
+        let direct = crate::runtime::one_thread().then(SocketOut::new);
+        let conn = self.new_websocket_conn(&start, direct);
         let id = conn.id;
         crate::runtime::get().spawn(self.clone().guarded(
             conn.clone(),
@@ -133,7 +135,7 @@ impl Engine {
     /// Run a WebSocket over bytes bridged from a JavaScript socket: feed it
     /// with `pipe_feed`, and write out its `SocketWrite` events.
     pub fn pipe_websocket(self: &Arc<Self>, start: Start) -> ConnId {
-        let conn = self.new_websocket_conn(&start);
+        let conn = self.new_websocket_conn(&start, None);
         let id = conn.id;
         let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let (feed_tx, feed_rx) = mpsc::unbounded_channel();
@@ -159,7 +161,7 @@ impl Engine {
     /// A new session, already open: the application hears of it on this
     /// thread's next tick and may write at once; the task sends the open
     /// frame right after the 101 answer.
-    fn new_websocket_conn(&self, start: &Start) -> Arc<Conn> {
+    fn new_websocket_conn(&self, start: &Start, direct: Option<Arc<SocketOut>>) -> Arc<Conn> {
         let config = self
             .options(start.install)
             .map(|o| o.session)
@@ -176,6 +178,7 @@ impl Engine {
             start.install,
             Carrier::WebSocket {
                 wake: TaskWake::default(),
+                direct,
             },
             session,
         )
@@ -280,12 +283,20 @@ struct Opening<S> {
 trait IntoStream {
     type Stream: AsyncRead + AsyncWrite + Unpin;
     fn into_stream(self) -> io::Result<Self::Stream>;
+    /// The descriptor JavaScript's thread may write to, if any.
+    fn raw_fd(_stream: &Self::Stream) -> Option<RawFd> {
+        None
+    }
 }
 
 impl IntoStream for std::net::TcpStream {
     type Stream = tokio::net::TcpStream;
     fn into_stream(self) -> io::Result<tokio::net::TcpStream> {
         tokio::net::TcpStream::from_std(self)
+    }
+    fn raw_fd(stream: &tokio::net::TcpStream) -> Option<RawFd> {
+        use std::os::fd::AsRawFd;
+        Some(stream.as_raw_fd())
     }
 }
 
@@ -374,6 +385,7 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                 // The socket took everything: nothing of ours is in flight.
                 let mut st = conn.state.lock();
                 st.in_flight = 0;
+                st.task_holds_writes = false;
                 if let Some(drain) = st.drained(conn.id) {
                     engine.events.push(drain);
                 }
@@ -588,8 +600,13 @@ async fn open<T: IntoStream>(
             .map_err(io::Error::other)?;
     }
     stream.write_all(&bytes).await?;
-    let ws =
-        WebSocketStream::from_raw_socket(SpillReader::new(stream, head), Role::Server, Some(config(max_message))).await;
+    // From here on, JavaScript's thread may write to the socket too.
+    let direct = conn.direct().zip(T::raw_fd(&stream)).map(|(direct, fd)| {
+        direct.open(fd);
+        direct.clone()
+    });
+    let stream = SpillReader::new(stream, head, direct);
+    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config(max_message))).await;
     Ok((ws, ending))
 }
 
@@ -614,24 +631,57 @@ fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<(), (
     Ok(())
 }
 
-/// The session's outputs: texts to send, and whether the session ended its
-/// receiver (the WebSocket is then closed, after the texts).
+/// The session's outputs for the task to write: texts to send, and whether
+/// the session ended its receiver (the WebSocket is then closed, after the
+/// texts).
 fn take_outputs(conn: &Conn) -> (Vec<String>, bool) {
     let mut st = conn.state.lock();
+    let (writes, ending) = outputs(&mut st);
+    st.in_flight += writes.iter().map(String::len).sum::<usize>();
+    st.task_holds_writes = !writes.is_empty();
+    (writes, ending || std::mem::take(&mut st.end_taken))
+}
+
+fn outputs(st: &mut ConnState) -> (Vec<String>, bool) {
     let mut writes = Vec::new();
     let mut ending = false;
     while let Some(output) = st.session.poll_output() {
         match output {
-            Output::Write(_, text) => {
-                st.in_flight += text.len();
-                writes.push(text);
-            }
+            Output::Write(_, text) => writes.push(text),
             Output::End(_) => ending = true,
             // JavaScript emitted 'connection' when it handed the socket over.
             Output::Opened | Output::Closed => {}
         }
     }
     (writes, ending)
+}
+
+/// On JavaScript's thread, at the end of a turn of its event loop in which
+/// the application wrote to the session: write the frames to the socket
+/// now, if that is safe (see `direct`). False when the task must be woken
+/// (to write them, or what the socket did not take of them).
+pub(crate) fn write_directly(engine: &Engine, conn: &Conn, direct: &SocketOut) -> bool {
+    let mut st = conn.state.lock();
+    if !st.session.accepts_messages() || st.task_holds_writes {
+        return false;
+    }
+    let Some(claim) = direct.claim() else { return false };
+    st.session.flush(engine.clock.now());
+    let (texts, ending) = outputs(&mut st);
+    let mut bytes = Vec::with_capacity(texts.iter().map(|t| t.len() + 10).sum());
+    for text in texts {
+        Frame::message(text, OpCode::Data(Data::Text), true)
+            .format(&mut bytes)
+            .expect("formatting into a Vec cannot fail");
+    }
+    let left = claim.send(bytes);
+    st.in_flight += left;
+    if let Some(drain) = st.drained(conn.id) {
+        engine.events.push(drain);
+    }
+    // (An open session queues no `End`; the task closes if one came.)
+    st.end_taken |= ending;
+    left == 0 && !ending
 }
 
 /// The WebSocket close code when a session ends. A raw WebSocket closes with

@@ -24,8 +24,8 @@ let httpServer;
 let port;
 const servers = {};
 
-function sockjsServer(prefix, onConnection) {
-  const server = sockjs.createServer({ log: () => {} });
+function sockjsServer(prefix, onConnection, options = {}) {
+  const server = sockjs.createServer({ log: () => {}, ...options });
   server.on('connection', onConnection);
   server.installHandlers(httpServer, { prefix });
   servers[prefix] = server;
@@ -67,6 +67,38 @@ before(async () => {
       setImmediate(tick);
     };
     tick();
+  });
+  // A message every millisecond and a heartbeat every 100 ms: 'h' frames
+  // and WebSocket pings from the runtime's thread among the messages from
+  // JavaScript's (a pong is due within 100 ms).
+  sockjsServer('/ticker-hb', (conn) => {
+    let n = 0;
+    const timer = setInterval(() => conn.write(String(n++)), 1);
+    conn.on('close', () => clearInterval(timer));
+  }, { heartbeat_delay: 100 });
+  // On the client's first message (the socket is running by then, so
+  // JavaScript's thread writes): 64 KiB messages, four per turn, until
+  // write() returns false (at most 256); in that same turn one more
+  // message and close(), while bytes still wait for the socket.
+  sockjsServer('/flood-close', (conn) => {
+    conn.once('data', () => {
+      const chunk = 'y'.repeat(64 * 1024);
+      let i = 0;
+      const pump = () => {
+        for (let k = 0; k < 4; k += 1) {
+          const ok = conn.write(`${i}:${chunk}`);
+          i += 1;
+          if (!ok || i === 256) {
+            conn.sawFull = !ok;
+            conn.write(`last:${i}`);
+            conn.close(3002, 'flooded');
+            return;
+          }
+        }
+        setImmediate(pump);
+      };
+      pump();
+    });
   });
   // Writes, then closes, in one turn.
   sockjsServer('/bye', (conn) => {
@@ -160,6 +192,61 @@ test('websocket-direct: pings while messages stream get their pongs, and the mes
     }
     assert.equal(pongs, 50);
     assert.ok(next > 0, 'messages were streaming');
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test('websocket-direct: heartbeats and pings among streamed messages keep every frame whole and in order', async () => {
+  const c = await openRaw('/ticker-hb');
+  try {
+    let next = null;
+    let heartbeats = 0;
+    let pings = 0;
+    const deadline = Date.now() + T;
+    while ((heartbeats < 3 || pings < 3) && Date.now() < deadline) {
+      const f = await c.reader.nextFrame(T, 'a frame of the stream');
+      if (f.opcode === OP.PING) {
+        pings += 1;
+        c.send({ opcode: OP.PONG, payload: f.payload });
+        continue;
+      }
+      assert.equal(f.opcode, OP.TEXT, W.describeFrame(f));
+      if (f.text() === 'h') {
+        heartbeats += 1;
+        continue;
+      }
+      for (const m of arrayFrame(f.text())) {
+        if (next !== null) assert.equal(Number(m), next, 'messages in order');
+        next = Number(m) + 1;
+      }
+    }
+    assert.ok(heartbeats >= 3 && pings >= 3, `heartbeats ${heartbeats}, pings ${pings}`);
+  } finally {
+    c.socket.destroy();
+  }
+});
+
+test('websocket-direct: close() while written bytes wait for a client that reads late: every message, then the close', async () => {
+  const connP = W.waitEvent(servers['/flood-close'], 'connection', T);
+  const c = await openRaw('/flood-close');
+  try {
+    const [conn] = await connP;
+    c.socket.pause();
+    c.sendText(JSON.stringify(['go']));
+    const deadline = Date.now() + T;
+    while (conn.sawFull === undefined && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(conn.sawFull, true, 'write() never returned false while the client did not read');
+    c.socket.resume();
+    const messages = [];
+    while (!String(messages[messages.length - 1]).startsWith('last:')) {
+      messages.push(...(await readMessages(c, 1, `the flood (${messages.length} so far)`)));
+    }
+    const count = Number(messages.pop().slice('last:'.length));
+    assert.equal(messages.length, count);
+    messages.forEach((m, i) => assert.ok(m.startsWith(`${i}:yyy`) && m.length === 64 * 1024 + String(i).length + 1, `message ${i}`));
+    assert.equal((await c.reader.nextFrame(T, 'the SockJS close frame')).text(), 'c[3002,"flooded"]');
+    assert.equal((await c.reader.nextFrame(T, 'the WebSocket close frame')).opcode, OP.CLOSE);
   } finally {
     c.socket.destroy();
   }

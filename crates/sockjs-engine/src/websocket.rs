@@ -592,13 +592,8 @@ async fn open<T: IntoStream>(
     )
     .into_bytes();
     let (texts, ending) = take_outputs(conn);
-    for text in texts {
-        // A server's frame is unmasked and needs no state of the WebSocket:
-        // tungstenite's own framing, ahead of the stream it starts next.
-        Frame::message(text, OpCode::Data(Data::Text), true)
-            .format(&mut bytes)
-            .map_err(io::Error::other)?;
-    }
+    // Ahead of the stream it starts next.
+    append_text_frames(&mut bytes, texts);
     stream.write_all(&bytes).await?;
     // From here on, JavaScript's thread may write to the socket too.
     let direct = conn.direct().zip(T::raw_fd(&stream)).map(|(direct, fd)| {
@@ -656,6 +651,17 @@ fn outputs(st: &mut ConnState) -> (Vec<String>, bool) {
     (writes, ending)
 }
 
+/// Append a text frame for each of `texts`. A server's frame is unmasked
+/// and needs no state of the WebSocket: tungstenite's own framing, outside
+/// its stream.
+fn append_text_frames(out: &mut Vec<u8>, texts: Vec<String>) {
+    for text in texts {
+        Frame::message(text, OpCode::Data(Data::Text), true)
+            .format(out)
+            .expect("formatting into a Vec cannot fail");
+    }
+}
+
 /// On JavaScript's thread, at the end of a turn of its event loop in which
 /// the application wrote to the session: write the frames to the socket
 /// now, if that is safe (see `direct`). False when the task must be woken
@@ -669,11 +675,7 @@ pub(crate) fn write_directly(engine: &Engine, conn: &Conn, direct: &SocketOut) -
     st.session.flush(engine.clock.now());
     let (texts, ending) = outputs(&mut st);
     let mut bytes = Vec::with_capacity(texts.iter().map(|t| t.len() + 10).sum());
-    for text in texts {
-        Frame::message(text, OpCode::Data(Data::Text), true)
-            .format(&mut bytes)
-            .expect("formatting into a Vec cannot fail");
-    }
+    append_text_frames(&mut bytes, texts);
     let left = claim.send(bytes);
     st.in_flight += left;
     if let Some(drain) = st.drained(conn.id) {

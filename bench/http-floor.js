@@ -18,11 +18,11 @@ const { spawn } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const readline = require('node:readline');
+const { CLK_TCK, median, sampleProcess } = require('./proc.js');
 
 const ROOT = path.resolve(__dirname, '..');
 const LOADGEN = path.join(__dirname, 'loadgen', 'target', 'release', 'sockjs-loadgen');
 const LIMIT_MS = 60000;
-const CLK_TCK = 100;
 
 // The bare app: sessions in a Map; xhr_send's messages go back to the
 // session's open stream at once, or wait for its next poll.
@@ -80,11 +80,6 @@ const SERVERS = [
   ['node:http alone', ['taskset', '-c', '0', process.execPath, '-e', FLOOR_APP], {}],
 ];
 
-function cpuTicks(pid) {
-  const fields = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
 // One run: a fresh server, the echo on `transport`; server CPU us/message.
 function runOnce(command, env, transport) {
   return new Promise((resolve, reject) => {
@@ -112,7 +107,7 @@ function runOnce(command, env, transport) {
       readline.createInterface({ input: gen.stdout }).on('line', (l) => {
         const event = JSON.parse(l);
         if (event.event === 'checkpoint') {
-          at[event.name] = cpuTicks(server.pid);
+          at[event.name] = sampleProcess(server.pid).ticks;
           gen.stdin.write('go\n');
         } else if (event.event === 'result') {
           if (event.errors || !event.messages) return done(new Error(`${transport}: ${event.errors} errors`));
@@ -123,8 +118,6 @@ function runOnce(command, env, transport) {
     });
   });
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 async function main() {
   const repsAt = process.argv.indexOf('--reps');

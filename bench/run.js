@@ -16,6 +16,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const readline = require('node:readline');
+const { CLK_TCK, median, sampleProcess } = require('./proc.js');
 
 const BENCH = __dirname;
 const ROOT = path.resolve(BENCH, '..');
@@ -234,37 +235,6 @@ function must(cmd, args, options = {}) {
 
 function tail(text, lines = 30) {
   return String(text).trimEnd().split('\n').slice(-lines).join('\n');
-}
-
-function median(values) {
-  const v = values.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((a, b) => a - b);
-  if (v.length === 0) return null;
-  const mid = Math.floor(v.length / 2);
-  return v.length % 2 ? v[mid] : (v[mid - 1] + v[mid]) / 2;
-}
-
-const CLK_TCK = Number(run('getconf', ['CLK_TCK']).stdout.trim()) || 100;
-
-// CPU time of a whole process (all its threads, live and exited), in ticks,
-// and its resident set, in KiB.
-function sampleProcess(pid) {
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-    const ticks = Number(fields[11]) + Number(fields[12]);
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    const rss = /^VmRSS:\s+(\d+) kB/m.exec(status);
-    const threads = /^Threads:\s+(\d+)/m.exec(status);
-    return {
-      ticks,
-      rssKiB: rss ? Number(rss[1]) : null,
-      threads: threads ? Number(threads[1]) : null,
-      at: performance.now(),
-    };
-  } catch {
-    return null;
-  }
 }
 
 function openFilesLimit(pid) {

@@ -145,6 +145,12 @@ impl FrameBounds {
         self.close_seen
     }
 
+    /// The peer's close frame was taken whole: nothing more is to be read,
+    /// and what is written now is the last before the connection ends.
+    pub fn close_taken(&self) -> bool {
+        self.close_seen && matches!(self.part, Part::Header { len: 0, .. })
+    }
+
     /// A frame larger than `LARGE_FRAME` went the other way: tungstenite's
     /// write buffer grew. Kept here, beside the reads' flag, to keep the
     /// reader that holds these bounds (one per connection) small.
@@ -253,8 +259,22 @@ mod tests {
         // The header alone (masked: 2 bytes, then the 4-byte key).
         assert_eq!(b.take(&close[..6]), 6);
         assert!(b.close_seen(), "before the payload is handed out");
-        assert_eq!(b.take(&close[6..]), close.len() - 6);
+        assert!(!b.close_taken(), "its payload is still to come");
+        assert_eq!(b.take(&close[6..8]), 2);
+        assert!(!b.close_taken());
+        assert_eq!(b.take(&close[8..]), close.len() - 8);
         assert!(b.close_seen());
+        assert!(b.close_taken());
+    }
+
+    #[test]
+    fn an_empty_close_frame_is_taken_with_its_header() {
+        let mut b = FrameBounds::default();
+        let close = frame(0x88, b"");
+        assert_eq!(b.take(&close[..1]), 1);
+        assert!(!b.close_taken());
+        assert_eq!(b.take(&close[1..]), close.len() - 1);
+        assert!(b.close_taken());
     }
 
     #[test]

@@ -76,6 +76,11 @@ impl SocketOut {
         (!out.stream_partial && out.rest.is_empty()).then_some(Claim { out, fd })
     }
 
+    /// No bytes written here wait for the socket.
+    pub fn nothing_waiting(&self) -> bool {
+        self.out.lock().rest.is_empty()
+    }
+
     /// The task's stream writes `data`: what was written here goes first.
     pub fn poll_write<S: AsyncWrite + Unpin>(
         &self,

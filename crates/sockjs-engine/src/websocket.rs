@@ -281,7 +281,7 @@ struct Opening<S> {
 /// would wake the runtime's thread once for nothing, a context switch when
 /// both share a core, before the spawn wakes it again.
 trait IntoStream {
-    type Stream: AsyncRead + AsyncWrite + Unpin;
+    type Stream: AsyncRead + AsyncWrite + crate::spill::HoldBeforeClose + Unpin;
     fn into_stream(self) -> io::Result<Self::Stream>;
     /// The descriptor JavaScript's thread may write to, if any.
     fn raw_fd(_stream: &Self::Stream) -> Option<RawFd> {
@@ -566,7 +566,7 @@ fn config(max_message: usize) -> WebSocketConfig {
 /// in its buffers' capacity.
 async fn afresh<S>(ws: WebSocketStream<SpillReader<S>>, max_message: usize) -> WebSocketStream<SpillReader<S>>
 where
-    S: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + crate::spill::HoldBeforeClose + Unpin,
 {
     let mut stream = ws.into_inner();
     stream.forget_large();

@@ -5,7 +5,7 @@
 
 const { EventEmitter } = require('node:events');
 const { Engine, UPGRADE_RAW } = require('./lib/engine.js');
-const { AdoptedReceiver, Session, Transport } = require('./lib/transport');
+const { AdoptedReceiver, Session, Transport, noDelaySet } = require('./lib/transport');
 const pkg = require('./package.json');
 
 const DEFAULTS = {
@@ -432,7 +432,7 @@ class Listener {
     const key = String(h['sec-websocket-key']);
     const fd = socket._handle && typeof socket._handle.fd === 'number' ? socket._handle.fd : -1;
     const adopt = fd >= 0 && !socket.encrypted;
-    const adopted = adopt ? engine.adoptWebsocket(this.install, raw, fd, key, bytes) : null;
+    const adopted = adopt ? engine.adoptWebsocket(this.install, raw, fd, key, bytes, noDelaySet(socket)) : null;
     const id = adopted ? adopted.id : engine.pipeWebsocket(this.install, raw, key, bytes);
     const session = new Session(engine, id, this.prefix);
     session.recv = {

@@ -411,3 +411,28 @@ test('websocket: conn.write returns true while open and false after close on bot
     assert.equal(conn.write('too late'), false, `write after close on ${path}`);
   }
 });
+
+test("websocket: Node's own TCP_NODELAY mark is read, so that the engine sets the option only where Node did not", async () => {
+  const { noDelaySet } = require('../lib/transport');
+  const http = require('node:http');
+  const sockjs = require('..');
+  for (const noDelay of [true, false]) {
+    const server = http.createServer({ noDelay });
+    const echo = sockjs.createServer({ log: () => {} });
+    echo.on('connection', (conn) => conn.on('data', (m) => conn.write(m)));
+    echo.installHandlers(server, { prefix: '/echo' });
+    const marks = [];
+    server.on('connection', (socket) => marks.push(noDelaySet(socket)));
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { ws, queue } = await openSession(server.address().port);
+      ws.send('["over an adopted socket"]');
+      assert.deepEqual(arrayFrame(await queue.next(T, 'the echo')), ['over an adopted socket']);
+      await W.closeClient(ws);
+      assert.deepEqual(marks, [noDelay], `http.createServer({ noDelay: ${noDelay} })`);
+    } finally {
+      server.closeAllConnections();
+      await W.withTimeout(new Promise((resolve) => server.close(resolve)), 5000, 'the server to close');
+    }
+  }
+});

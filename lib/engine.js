@@ -17,6 +17,9 @@ const PLAN_NEW_HEADERS = 16;
 // even when it is a small integer, and an object field once given one keeps
 // every later value boxed (16 bytes more per id and port of every session).
 const adoptOut = new Uint32Array(4);
+// adoptWebsocket()'s flags (src/lib.rs: ADOPT_RAW, ADOPT_NODELAY_SET).
+const ADOPT_RAW = 1;
+const ADOPT_NODELAY_SET = 2;
 const PROTOCOLS = native.protocols();
 // A u32 id (or -1, none) read from planOut as a small integer, not a heap
 // number (see adoptOut): it is kept in the session and as a Map key.
@@ -77,8 +80,10 @@ class Engine {
   // Adopt a plain TCP socket's descriptor: { id, addresses }, where
   // `addresses` ({ remoteAddress, remotePort, address }, as Node's socket
   // gives them) is null when the socket itself had better be asked.
-  adoptWebsocket(install, raw, fd, key, head) {
-    const ips = native.adoptWebsocket(this.handle, install, raw, fd, key, head, adoptOut);
+  // `noDelaySet`: Node set TCP_NODELAY on the socket already.
+  adoptWebsocket(install, raw, fd, key, head, noDelaySet) {
+    const flags = (raw ? ADOPT_RAW : 0) | (noDelaySet ? ADOPT_NODELAY_SET : 0);
+    const ips = native.adoptWebsocket(this.handle, install, flags, fd, key, head, adoptOut);
     const space = ips.indexOf(' ');
     const addresses = space === -1 ? null : {
       remoteAddress: ips.slice(0, space),

@@ -273,4 +273,16 @@ class AdoptedSocket extends net.Socket {
   }
 }
 
-module.exports = { Transport, Session, SockJSConnection, AdoptedReceiver, AdoptedSocket, HEADER_WHITELIST };
+// Node's net.Socket keeps whether it set TCP_NODELAY under a symbol of its
+// own (kSetNoDelay; an http.Server's connections have it by default). The
+// engine skips the system call then. Found by its description on the first
+// socket asked about; on a Node without it, the engine always sets it.
+let kSetNoDelay;
+function noDelaySet(socket) {
+  if (kSetNoDelay === undefined) {
+    kSetNoDelay = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'kSetNoDelay') || null;
+  }
+  return kSetNoDelay !== null && socket[kSetNoDelay] === true;
+}
+
+module.exports = { Transport, Session, SockJSConnection, AdoptedReceiver, AdoptedSocket, HEADER_WHITELIST, noDelaySet };

@@ -274,8 +274,14 @@ pub const ADOPT_LOCAL_PORT: usize = 2;
 /// The local address's family: 4 or 6.
 pub const ADOPT_FAMILY: usize = 3;
 
+/// `adopt_websocket`'s flags: the raw WebSocket (not SockJS's)...
+pub const ADOPT_RAW: u32 = 1;
+/// ...and Node set TCP_NODELAY on the socket already.
+pub const ADOPT_NODELAY_SET: u32 = 2;
+
 /// Adopt a plain TCP socket's descriptor for a WebSocket (the caller
-/// destroys its socket afterwards). The numbers go into `out` (`ADOPT_*`);
+/// destroys its socket afterwards); `flags`: `ADOPT_RAW`, `ADOPT_NODELAY_SET`.
+/// The numbers go into `out` (`ADOPT_*`);
 /// the result is the peer's and the local IP as Node writes them, joined
 /// by a space, or empty where the caller had better ask its socket. Asked
 /// of the socket here: through Node, the two lookups and the objects they
@@ -284,7 +290,7 @@ pub const ADOPT_FAMILY: usize = 3;
 pub fn adopt_websocket(
     server: &External<Server>,
     install: u32,
-    raw: bool,
+    flags: u32,
     fd: i32,
     key: String,
     head: Buffer,
@@ -297,7 +303,11 @@ pub fn adopt_websocket(
     }
     let adopted = server
         .engine
-        .adopt_websocket(start_of(install, raw, key, &head), fd)
+        .adopt_websocket(
+            start_of(install, flags & ADOPT_RAW != 0, key, &head),
+            fd,
+            flags & ADOPT_NODELAY_SET != 0,
+        )
         .map_err(|e| napi::Error::from_reason(e.to_string()))?;
     out[ADOPT_ID] = adopted.id;
     let Some((peer, local)) = adopted.addresses else {

@@ -12,7 +12,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use napi::bindgen_prelude::{Buffer, Either, External, Float64ArraySlice, Function, Uint32ArraySlice};
+// Byte arguments are `BufferSlice`s, views valid for the call: a `Buffer`
+// argument makes a napi reference to the JavaScript object and deletes it
+// again on drop, on every call.
+use napi::bindgen_prelude::{Buffer, BufferSlice, Either, External, Float64ArraySlice, Function, Uint32ArraySlice};
 use napi::{Env, JsValue};
 use napi_derive::napi;
 use sockjs_core::answer::{Jsessionid, Options, Request, Then, UpgradeHeaders};
@@ -293,7 +296,7 @@ pub fn adopt_websocket(
     flags: u32,
     fd: i32,
     key: String,
-    head: Buffer,
+    head: BufferSlice<'_>,
     mut out: Uint32ArraySlice,
 ) -> napi::Result<String> {
     // SAFETY: JavaScript runs nothing while this function does.
@@ -325,12 +328,12 @@ pub fn adopt_websocket(
 /// Run a WebSocket over bytes bridged from a JS socket (TLS, streams
 /// without a descriptor). Returns the session id.
 #[napi(catch_unwind)]
-pub fn pipe_websocket(server: &External<Server>, install: u32, raw: bool, key: String, head: Buffer) -> u32 {
+pub fn pipe_websocket(server: &External<Server>, install: u32, raw: bool, key: String, head: BufferSlice<'_>) -> u32 {
     server.engine.pipe_websocket(start_of(install, raw, key, &head))
 }
 
 #[napi(catch_unwind)]
-pub fn pipe_feed(server: &External<Server>, conn: u32, bytes: Buffer) {
+pub fn pipe_feed(server: &External<Server>, conn: u32, bytes: BufferSlice<'_>) {
     server.engine.pipe_feed(conn, Some(bytes.to_vec()));
 }
 
@@ -346,7 +349,7 @@ pub fn request(
     env: Env,
     install: u32,
     head: String,
-    body: Option<Buffer>,
+    body: Option<BufferSlice<'_>>,
     body_too_large: bool,
     base_url: Option<String>,
     mut plan_out: Float64ArraySlice,

@@ -285,3 +285,24 @@ test('websocket-direct: write, write, close in one turn: both messages, then the
     c.socket.destroy();
   }
 });
+
+test('websocket-direct: a client close frame split across segments: messages written meanwhile arrive, then the close', async () => {
+  const c = await openRaw('/ticker');
+  try {
+    const first = await readMessages(c, 3, 'the first messages');
+    const close = W.encodeFrame({ opcode: OP.CLOSE, payload: W.closePayload(1000, 'bye') });
+    // The header and the mask key (2 + 4 bytes): the peer's close has begun.
+    c.socket.write(close.subarray(0, 6));
+    // Messages written meanwhile still arrive, in order (the answer to the
+    // close is not due yet), and the close completes once the frame does.
+    const meanwhile = await readMessages(c, 50, 'messages written after the close frame began');
+    const count = countInOrder();
+    for (const m of [...first, ...meanwhile]) count.take(`a${JSON.stringify([m])}`);
+    c.socket.write(close.subarray(6));
+    const answer = await c.reader.nextFrameMatching((f) => f.opcode === OP.CLOSE, T, 'the close frame', 100000);
+    assert.equal(answer.code, 1000);
+    await c.reader.waitClosed(T, 'the server to close TCP');
+  } finally {
+    c.socket.destroy();
+  }
+});

@@ -225,6 +225,12 @@ impl Engine {
         self.registry.lock().conns.get(&id).cloned()
     }
 
+    /// The sessions of `ids` that still exist.
+    fn conns(&self, ids: &[ConnId]) -> Vec<Arc<Conn>> {
+        let reg = self.registry.lock();
+        ids.iter().filter_map(|id| reg.conns.get(id).cloned()).collect()
+    }
+
     fn new_conn(&self, install: u32, carrier: Carrier, session: Session) -> Arc<Conn> {
         let id = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let conn = Arc::new(Conn {
@@ -274,23 +280,36 @@ impl Engine {
     pub fn broadcast(&self, message: &str, targets: Option<&[ConnId]>) -> usize {
         let shared = Shared::new(message);
         let conns: Vec<Arc<Conn>> = {
-            let reg = self.registry.lock();
             match targets {
-                Some(ids) => ids.iter().filter_map(|id| reg.conns.get(id).cloned()).collect(),
-                None => reg.conns.values().cloned().collect(),
+                Some(ids) => self.conns(ids),
+                None => self.registry.lock().conns.values().cloned().collect(),
             }
         };
-        conns
-            .iter()
-            .filter(|conn| self.enqueue(conn, |session| session.send_shared(&shared)) != Sent::Refused)
-            .count()
+        // The targets nearly always share one install: its options are
+        // looked up once, not once per target.
+        let mut options: Option<(u32, Arc<Options>)> = None;
+        let mut taken = 0;
+        for conn in &conns {
+            if options.as_ref().is_none_or(|(install, _)| *install != conn.install) {
+                options = self.options(conn.install).map(|opts| (conn.install, opts));
+            }
+            let Some((_, opts)) = &options else { continue };
+            if self.enqueue_with(conn, opts, |session| session.send_shared(&shared)) != Sent::Refused {
+                taken += 1;
+            }
+        }
+        taken
     }
 
     /// Queue with `push`, then apply the buffer limits and wake the carrier.
     fn enqueue(&self, conn: &Conn, push: impl FnOnce(&mut Session) -> bool) -> Sent {
-        let Some(opts) = self.options(conn.install) else {
-            return Sent::Refused;
-        };
+        match self.options(conn.install) {
+            Some(opts) => self.enqueue_with(conn, &opts, push),
+            None => Sent::Refused,
+        }
+    }
+
+    fn enqueue_with(&self, conn: &Conn, opts: &Options, push: impl FnOnce(&mut Session) -> bool) -> Sent {
         let mut st = conn.state.lock();
         if !push(&mut st.session) {
             return Sent::Refused;
@@ -395,16 +414,21 @@ impl Engine {
             match self.events.take() {
                 Taken::Events(events) => return events,
                 Taken::Dirty(ids) => {
+                    // One reading of the clock and one look-up in the
+                    // registry for the batch (a broadcast makes a thousand).
+                    let now = self.clock.now();
                     let mut websockets = Vec::new();
-                    for id in ids {
-                        let Some(conn) = self.conn(id) else { continue };
+                    for conn in self.conns(&ids) {
                         match &conn.carrier {
                             Carrier::Http { .. } => self.collect_http(&conn),
                             Carrier::WebSocket { .. } => {
-                                conn.state.lock().dirty = false;
-                                let written = conn
-                                    .direct()
-                                    .is_some_and(|direct| websocket::write_directly(self, &conn, direct));
+                                let written = match conn.direct() {
+                                    Some(direct) => websocket::write_directly(self, &conn, direct, now),
+                                    None => {
+                                        conn.state.lock().dirty = false;
+                                        false
+                                    }
+                                };
                                 if !written {
                                     websockets.push(conn);
                                 }

@@ -680,14 +680,16 @@ fn append_text_frames(out: &mut Vec<u8>, texts: Vec<String>) {
 /// On JavaScript's thread, at the end of a turn of its event loop in which
 /// the application wrote to the session: write the frames to the socket
 /// now, if that is safe (see `direct`). False when the task must be woken
-/// (to write them, or what the socket did not take of them).
-pub(crate) fn write_directly(engine: &Engine, conn: &Conn, direct: &SocketOut) -> bool {
+/// (to write them, or what the socket did not take of them). Clears the
+/// session's dirty mark; `now` is the drain's reading of the clock.
+pub(crate) fn write_directly(engine: &Engine, conn: &Conn, direct: &SocketOut, now: u64) -> bool {
     let mut st = conn.state.lock();
+    st.dirty = false;
     if !st.session.accepts_messages() || st.task_holds_writes {
         return false;
     }
     let Some(claim) = direct.claim() else { return false };
-    st.session.flush(engine.clock.now());
+    st.session.flush(now);
     let (texts, ending) = outputs(&mut st);
     let mut bytes = Vec::with_capacity(texts.iter().map(|t| t.len() + 10).sum());
     append_text_frames(&mut bytes, texts);

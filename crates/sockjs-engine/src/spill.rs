@@ -401,6 +401,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_answer_to_a_close_frame_arrives_whole_before_the_end_of_the_connection() {
+        // Over a real socket: the answer goes out with MSG_MORE, and only
+        // the close that follows pushes it out, with the FIN.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        // A masked close frame with the code 1000.
+        let close = [0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2];
+        client.write_all(&close).await.unwrap();
+        let mut reader = SpillReader::new(server, Vec::new(), None);
+        let mut got = [0u8; 16];
+        let mut n = 0;
+        for _ in 0..close.len() {
+            if n == close.len() {
+                break;
+            }
+            n += reader.read(&mut got[n..]).await.unwrap();
+        }
+        assert_eq!(&got[..n], &close);
+        assert!(reader.bounds.close_taken());
+        let answer = pattern(3000);
+        reader.write_all(&answer).await.unwrap();
+        reader.flush().await.unwrap();
+        drop(reader);
+        let mut received = Vec::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(5), client.read_to_end(&mut received));
+        read.await.expect("the connection ends").unwrap();
+        assert_eq!(received, answer);
+    }
+
+    #[tokio::test]
     async fn writes_pass_through() {
         let (mut peer, ours) = tokio::io::duplex(1024);
         let mut reader = SpillReader::new(ours, Vec::new(), None);

@@ -6,13 +6,16 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const https = require('node:https');
+const tls = require('node:tls');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { execFileSync } = require('node:child_process');
 const WebSocket = require('ws');
 const { sockjs } = require('./helpers/app.js');
-const { withTimeout } = require('./helpers/ws-frames.js');
+const W = require('./helpers/ws-frames.js');
+
+const { withTimeout, arrayFrame } = W;
 
 const T = 5000;
 
@@ -30,21 +33,43 @@ function selfSignedCertificate() {
   return pair;
 }
 
-test('websocket over TLS: the bridged pipe opens, echoes, and closes once', async () => {
-  const server = https.createServer(selfSignedCertificate());
+let certificate = null;
+
+// An https server with an echo under /echo; its connections' ids in order
+// of their 'close' events. `close()` stops it.
+async function startTlsEcho() {
+  if (!certificate) certificate = selfSignedCertificate();
+  const server = https.createServer(certificate);
   const echo = sockjs.createServer({ log: () => {} });
   const closes = [];
-  const connected = new Promise((resolve) => {
-    echo.on('connection', (conn) => {
-      conn.on('data', (m) => conn.write(m));
-      conn.on('close', () => closes.push(conn.id));
-      resolve(conn);
-    });
+  const connections = [];
+  let connected = null;
+  echo.on('connection', (conn) => {
+    conn.on('data', (m) => conn.write(m));
+    conn.on('close', () => closes.push(conn.id));
+    connections.push(conn);
+    if (connected) connected(conn);
   });
   echo.installHandlers(server, { prefix: '/echo' });
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address();
-  const ws = new WebSocket(`wss://127.0.0.1:${port}/echo/000/tls/websocket`, { rejectUnauthorized: false });
+  return {
+    port: server.address().port,
+    closes,
+    // The next connection's server side.
+    nextConnection: () => withTimeout(new Promise((resolve) => {
+      if (connections.length) resolve(connections.shift());
+      else connected = (conn) => { connections.shift(); resolve(conn); };
+    }), T, "the server's 'connection'"),
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+// A wss client to the echo; `nextFrame(what)` waits for its next message.
+function openClient(port, session) {
+  const ws = new WebSocket(`wss://127.0.0.1:${port}/echo/000/${session}/websocket`, { rejectUnauthorized: false });
   const frames = [];
   let wake = null;
   ws.on('message', (data) => {
@@ -60,9 +85,15 @@ test('websocket over TLS: the bridged pipe opens, echoes, and closes once', asyn
       T,
       what,
     );
+  return { ws, nextFrame };
+}
+
+test('websocket over TLS: the bridged pipe opens, echoes, and closes once', async () => {
+  const app = await startTlsEcho();
+  const { ws, nextFrame } = openClient(app.port, 'tls');
   try {
     assert.equal(await nextFrame('the open frame'), 'o');
-    const conn = await withTimeout(connected, T, "the server's 'connection'");
+    const conn = await app.nextConnection();
     assert.equal(conn.protocol, 'websocket');
     assert.equal(conn.remoteAddress, '127.0.0.1');
     ws.send('["über TLS \\u2028"]');
@@ -70,10 +101,107 @@ test('websocket over TLS: the bridged pipe opens, echoes, and closes once', asyn
     const closed = withTimeout(new Promise((resolve) => conn.on('close', resolve)), T, "the server's 'close'");
     ws.close(1000);
     await closed;
-    assert.deepEqual(closes, [conn.id]);
+    assert.deepEqual(app.closes, [conn.id]);
   } finally {
     ws.terminate();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await app.close();
+  }
+});
+
+test('websocket over TLS: 2,000 messages sent at once come back in order, then a 1 MiB message whole', async () => {
+  const app = await startTlsEcho();
+  const { ws, nextFrame } = openClient(app.port, 'bulk');
+  try {
+    assert.equal(await nextFrame('the open frame'), 'o');
+    for (let i = 0; i < 2000; i += 1) ws.send(JSON.stringify([`m${i}`]));
+    const echoed = [];
+    for (let frames = 0; frames < 2000 && echoed.length < 2000; frames += 1) {
+      echoed.push(...arrayFrame(await nextFrame(`echoes (${echoed.length} of 2000 so far)`)));
+    }
+    assert.deepEqual(echoed, Array.from({ length: 2000 }, (_, i) => `m${i}`));
+    const large = 'x'.repeat(1024 * 1024 - 17) + 'end';
+    ws.send(JSON.stringify([large]));
+    const back = arrayFrame(await nextFrame('the large echo'));
+    assert.equal(back.length, 1);
+    assert.equal(back[0].length, large.length);
+    assert.ok(back[0] === large, 'the large message comes back unchanged');
+  } finally {
+    ws.terminate();
+    await app.close();
+  }
+});
+
+test('websocket over TLS: a server close sends c[3000,"Go away!"] and a close frame, and the close event fires once', async () => {
+  const app = await startTlsEcho();
+  const { ws, nextFrame } = openClient(app.port, 'bye');
+  try {
+    assert.equal(await nextFrame('the open frame'), 'o');
+    const conn = await app.nextConnection();
+    const clientClosed = withTimeout(new Promise((resolve) => ws.on('close', (code) => resolve(code))), T,
+      "the client's close");
+    const serverClosed = withTimeout(new Promise((resolve) => conn.on('close', resolve)), T, "the server's 'close'");
+    conn.close(3000, 'Go away!');
+    assert.equal(await nextFrame('the SockJS close frame'), 'c[3000,"Go away!"]');
+    assert.equal(await clientClosed, 1000);
+    await serverClosed;
+    assert.deepEqual(app.closes, [conn.id]);
+  } finally {
+    ws.terminate();
+    await app.close();
+  }
+});
+
+test("websocket over TLS: a client that drops its connection without a close frame is one server 'close'", async () => {
+  const app = await startTlsEcho();
+  const { ws, nextFrame } = openClient(app.port, 'drop');
+  try {
+    assert.equal(await nextFrame('the open frame'), 'o');
+    const conn = await app.nextConnection();
+    const closed = withTimeout(new Promise((resolve) => conn.on('close', resolve)), T, "the server's 'close'");
+    ws.terminate();
+    await closed;
+    // Another session still works after it.
+    const other = openClient(app.port, 'after');
+    try {
+      assert.equal(await other.nextFrame('the open frame'), 'o');
+      other.ws.send('["still here"]');
+      assert.equal(await other.nextFrame('the echo'), 'a["still here"]');
+    } finally {
+      other.ws.terminate();
+    }
+    assert.deepEqual(app.closes, [conn.id]);
+  } finally {
+    await app.close();
+  }
+});
+
+// A WebSocket over a bare TLS socket, to see what the server does on its own
+// (the ws client would end the connection itself after a close handshake).
+async function openRawTls(port, session) {
+  const socket = tls.connect({ host: '127.0.0.1', port, rejectUnauthorized: false });
+  await withTimeout(new Promise((resolve, reject) => {
+    socket.once('secureConnect', resolve);
+    socket.once('error', reject);
+  }), T, 'the TLS handshake');
+  const reader = new W.ByteReader(socket);
+  socket.write(W.handshakeRequest(`/echo/000/${session}/websocket`, { host: `127.0.0.1:${port}` }));
+  const head = await reader.readHttpHead(T);
+  assert.equal(head.statusCode, 101);
+  return { socket, reader };
+}
+
+test('websocket over TLS: the server answers a close frame and ends the connection itself', async () => {
+  const app = await startTlsEcho();
+  const { socket, reader } = await openRawTls(app.port, 'raw');
+  try {
+    assert.equal((await reader.nextFrame(T, 'the open frame')).text(), 'o');
+    socket.write(W.encodeFrame({ opcode: W.OP.CLOSE, payload: W.closePayload(1000, 'bye') }));
+    const close = await reader.nextFrame(T, 'the close frame');
+    assert.equal(close.opcode, W.OP.CLOSE);
+    assert.equal(close.code, 1000);
+    await reader.waitEnded(T, 'the server to end the connection');
+  } finally {
+    socket.destroy();
+    await app.close();
   }
 });

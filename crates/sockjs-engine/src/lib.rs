@@ -15,6 +15,7 @@
 //! tests drive it directly.
 
 pub mod address;
+mod bridge;
 pub mod clock;
 mod direct;
 pub mod events;

@@ -4,9 +4,9 @@
 //! Two byte pipes lead here. An adopted socket: Node hands over a plain TCP
 //! connection's file descriptor, which is duplicated and owned by tokio from
 //! the 101 answer on (Node's socket is then destroyed). A bridged socket (TLS,
-//! or any stream without a descriptor): bytes travel through an in-memory
-//! duplex pipe, fed by JavaScript and drained back to it as events. Both run
-//! `serve`, so there is one WebSocket implementation.
+//! or any stream without a descriptor): bytes come from JavaScript through a
+//! channel and go back to it as events (`bridge`). Both run `serve`, so there
+//! is one WebSocket implementation.
 
 use std::future::Future;
 use std::io;
@@ -19,11 +19,13 @@ use std::time::Duration;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
+
+use crate::bridge::BridgeStream;
 use sockjs_core::answer::{self, Request, UpgradeHeaders};
 use sockjs_core::decode;
 use sockjs_core::receiver::Framing;
 use sockjs_core::session::{Output, Session, SessionConfig};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
@@ -139,15 +141,12 @@ impl Engine {
     pub fn pipe_websocket(self: &Arc<Self>, start: Start) -> ConnId {
         let conn = self.new_websocket_conn(&start, None);
         let id = conn.id;
-        let (ours, theirs) = tokio::io::duplex(64 * 1024);
         let (feed_tx, feed_rx) = mpsc::unbounded_channel();
         self.pipes.lock().insert(id, feed_tx);
-        let engine = self.clone();
-        let rt = crate::runtime::get();
-        rt.spawn(bridge(engine.clone(), id, theirs, feed_rx));
-        rt.spawn(self.clone().guarded(
+        let stream = BridgeStream::new(self.clone(), id, feed_rx);
+        crate::runtime::get().spawn(self.clone().guarded(
             conn.clone(),
-            serve(engine, conn, Box::new(Opening { start, stream: ours })),
+            serve(self.clone(), conn, Box::new(Opening { start, stream })),
         ));
         id
     }
@@ -231,35 +230,6 @@ pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".to_owned())
 }
 
-/// Carry bytes between the duplex pipe and JavaScript.
-async fn bridge(
-    engine: Arc<Engine>,
-    id: ConnId,
-    pipe: tokio::io::DuplexStream,
-    mut feed: mpsc::UnboundedReceiver<Option<Vec<u8>>>,
-) {
-    let (mut reader, mut writer) = tokio::io::split(pipe);
-    let outgoing = async {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            match reader.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => engine.events.push(Event::SocketWrite(id, buf[..n].to_vec())),
-            }
-        }
-        engine.events.push(Event::SocketEnd(id));
-    };
-    let incoming = async {
-        while let Some(Some(bytes)) = feed.recv().await {
-            if writer.write_all(&bytes).await.is_err() {
-                break;
-            }
-        }
-        let _ = writer.shutdown().await;
-    };
-    tokio::join!(outgoing, incoming);
-}
-
 fn close_code_for(error: &WsError) -> (u16, &'static str) {
     match error {
         WsError::Utf8(_) => (1007, "Invalid UTF-8"),
@@ -302,9 +272,9 @@ impl IntoStream for std::net::TcpStream {
     }
 }
 
-impl IntoStream for tokio::io::DuplexStream {
-    type Stream = tokio::io::DuplexStream;
-    fn into_stream(self) -> io::Result<tokio::io::DuplexStream> {
+impl IntoStream for BridgeStream {
+    type Stream = BridgeStream;
+    fn into_stream(self) -> io::Result<BridgeStream> {
         Ok(self)
     }
 }

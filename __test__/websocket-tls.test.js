@@ -88,11 +88,22 @@ function openClient(port, session) {
   return { ws, nextFrame };
 }
 
-test('websocket over TLS: the bridged pipe opens, echoes, and closes once', async () => {
+// Run `body(app, client)` on a fresh echo server and a client whose open
+// frame was read; both are closed afterwards, whatever happens.
+async function withTlsSession(session, body) {
   const app = await startTlsEcho();
-  const { ws, nextFrame } = openClient(app.port, 'tls');
+  const client = openClient(app.port, session);
   try {
-    assert.equal(await nextFrame('the open frame'), 'o');
+    assert.equal(await client.nextFrame('the open frame'), 'o');
+    await body(app, client);
+  } finally {
+    client.ws.terminate();
+    await app.close();
+  }
+}
+
+test('websocket over TLS: the bridged pipe opens, echoes, and closes once', async () => {
+  await withTlsSession('tls', async (app, { ws, nextFrame }) => {
     const conn = await app.nextConnection();
     assert.equal(conn.protocol, 'websocket');
     assert.equal(conn.remoteAddress, '127.0.0.1');
@@ -102,17 +113,11 @@ test('websocket over TLS: the bridged pipe opens, echoes, and closes once', asyn
     ws.close(1000);
     await closed;
     assert.deepEqual(app.closes, [conn.id]);
-  } finally {
-    ws.terminate();
-    await app.close();
-  }
+  });
 });
 
 test('websocket over TLS: 2,000 messages sent at once come back in order, then a 1 MiB message whole', async () => {
-  const app = await startTlsEcho();
-  const { ws, nextFrame } = openClient(app.port, 'bulk');
-  try {
-    assert.equal(await nextFrame('the open frame'), 'o');
+  await withTlsSession('bulk', async (app, { ws, nextFrame }) => {
     for (let i = 0; i < 2000; i += 1) ws.send(JSON.stringify([`m${i}`]));
     const echoed = [];
     for (let frames = 0; frames < 2000 && echoed.length < 2000; frames += 1) {
@@ -125,17 +130,11 @@ test('websocket over TLS: 2,000 messages sent at once come back in order, then a
     assert.equal(back.length, 1);
     assert.equal(back[0].length, large.length);
     assert.ok(back[0] === large, 'the large message comes back unchanged');
-  } finally {
-    ws.terminate();
-    await app.close();
-  }
+  });
 });
 
 test('websocket over TLS: a server close sends c[3000,"Go away!"] and a close frame, and the close event fires once', async () => {
-  const app = await startTlsEcho();
-  const { ws, nextFrame } = openClient(app.port, 'bye');
-  try {
-    assert.equal(await nextFrame('the open frame'), 'o');
+  await withTlsSession('bye', async (app, { ws, nextFrame }) => {
     const conn = await app.nextConnection();
     const clientClosed = withTimeout(new Promise((resolve) => ws.on('close', (code) => resolve(code))), T,
       "the client's close");
@@ -145,17 +144,11 @@ test('websocket over TLS: a server close sends c[3000,"Go away!"] and a close fr
     assert.equal(await clientClosed, 1000);
     await serverClosed;
     assert.deepEqual(app.closes, [conn.id]);
-  } finally {
-    ws.terminate();
-    await app.close();
-  }
+  });
 });
 
 test("websocket over TLS: a client that drops its connection without a close frame is one server 'close'", async () => {
-  const app = await startTlsEcho();
-  const { ws, nextFrame } = openClient(app.port, 'drop');
-  try {
-    assert.equal(await nextFrame('the open frame'), 'o');
+  await withTlsSession('drop', async (app, { ws }) => {
     const conn = await app.nextConnection();
     const closed = withTimeout(new Promise((resolve) => conn.on('close', resolve)), T, "the server's 'close'");
     ws.terminate();
@@ -170,9 +163,7 @@ test("websocket over TLS: a client that drops its connection without a close fra
       other.ws.terminate();
     }
     assert.deepEqual(app.closes, [conn.id]);
-  } finally {
-    await app.close();
-  }
+  });
 });
 
 // A WebSocket over a bare TLS socket, to see what the server does on its own

@@ -115,7 +115,8 @@ impl HoldBeforeClose for BridgeStream {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use crate::test_support::read_all_by;
+    use tokio::io::AsyncWriteExt;
 
     fn engine() -> Arc<Engine> {
         Engine::new(Box::new(|_| {}))
@@ -130,15 +131,7 @@ mod tests {
         }
         feed.send(None).unwrap();
         let mut stream = BridgeStream::new(engine(), 1, rx);
-        let mut got = Vec::new();
-        let mut buf = [0u8; 300];
-        for _ in 0..100 {
-            let n = stream.read(&mut buf).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            got.extend_from_slice(&buf[..n]);
-        }
+        let got = read_all_by(&mut stream, 300, 100).await;
         assert_eq!(got, chunks.concat());
         assert!(stream.chunk.is_empty(), "a chunk read whole is freed");
     }

@@ -156,9 +156,7 @@ mod tests {
     use std::os::fd::AsRawFd;
 
     fn pair() -> (std::net::TcpStream, tokio::net::TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        let (server, _) = listener.accept().unwrap();
+        let (client, server) = crate::test_support::socket_pair();
         server.set_nonblocking(true).unwrap();
         (client, tokio::net::TcpStream::from_std(server).unwrap())
     }

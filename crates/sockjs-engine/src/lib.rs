@@ -24,6 +24,8 @@ mod http;
 pub mod runtime;
 mod spill;
 mod task_wake;
+#[cfg(test)]
+mod test_support;
 mod timers;
 pub mod websocket;
 

@@ -180,6 +180,8 @@ pub trait HoldBeforeClose {
     }
 }
 
+// The tests run the reader over an in-memory pipe.
+#[cfg(test)]
 impl HoldBeforeClose for tokio::io::DuplexStream {}
 
 #[cfg(not(target_os = "linux"))]
@@ -276,6 +278,7 @@ impl<S: AsyncWrite + HoldBeforeClose + Unpin> AsyncWrite for SpillReader<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::{read_all_by, socket_pair};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     fn pattern(len: usize) -> Vec<u8> {
@@ -289,16 +292,7 @@ mod tests {
         peer.write_all(&sent).await.unwrap();
         drop(peer);
         let mut reader = SpillReader::new(ours, Vec::new(), None);
-        let mut got = Vec::new();
-        let mut chunk = [0u8; 300];
-        for _ in 0..10_000 {
-            let n = reader.read(&mut chunk).await.unwrap();
-            if n == 0 {
-                break;
-            }
-            assert!(n <= chunk.len());
-            got.extend_from_slice(&chunk[..n]);
-        }
+        let got = read_all_by(&mut reader, 300, 10_000).await;
         assert_eq!(got, sent);
         assert!(reader.spill.is_none(), "a drained spill is freed");
     }
@@ -404,24 +398,18 @@ mod tests {
     async fn the_answer_to_a_close_frame_arrives_whole_before_the_end_of_the_connection() {
         // Over a real socket: the answer goes out with MSG_MORE, and only
         // the close that follows pushes it out, with the FIN.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
+        let (client, server) = socket_pair();
+        client.set_nonblocking(true).unwrap();
+        server.set_nonblocking(true).unwrap();
+        let mut client = tokio::net::TcpStream::from_std(client).unwrap();
+        let server = tokio::net::TcpStream::from_std(server).unwrap();
         // A masked close frame with the code 1000.
         let close = [0x88, 0x82, 1, 2, 3, 4, 0x03 ^ 1, 0xe8 ^ 2];
         client.write_all(&close).await.unwrap();
         let mut reader = SpillReader::new(server, Vec::new(), None);
-        let mut got = [0u8; 16];
-        let mut n = 0;
-        for _ in 0..close.len() {
-            if n == close.len() {
-                break;
-            }
-            n += reader.read(&mut got[n..]).await.unwrap();
-        }
-        assert_eq!(&got[..n], &close);
+        let mut got = [0u8; 8];
+        reader.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, close);
         assert!(reader.bounds.close_taken());
         let answer = pattern(3000);
         reader.write_all(&answer).await.unwrap();

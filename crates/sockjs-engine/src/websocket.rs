@@ -19,8 +19,6 @@ use std::time::Duration;
 use std::panic::AssertUnwindSafe;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
-
-use crate::bridge::BridgeStream;
 use sockjs_core::answer::{self, Request, UpgradeHeaders};
 use sockjs_core::decode;
 use sockjs_core::receiver::Framing;
@@ -36,6 +34,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use crate::bridge::BridgeStream;
 use crate::direct::SocketOut;
 use crate::spill::SpillReader;
 use crate::{Carrier, Conn, ConnId, ConnState, Engine, Event, TaskWake};
@@ -728,15 +727,9 @@ mod tests {
         std::mem::size_of::<R>()
     }
 
-    /// A connected pair of sockets on loopback: (client, server).
-    fn socket_pair() -> (std::net::TcpStream, std::net::TcpStream) {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
-        (client, listener.accept().unwrap().0)
-    }
-
     #[test]
     fn a_duplicate_shares_non_blocking_mode_and_gets_nodelay_once() {
+        use crate::test_support::socket_pair;
         use std::io::Read;
         use std::os::fd::AsRawFd;
         let (_client, server) = socket_pair();

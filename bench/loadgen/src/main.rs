@@ -40,6 +40,9 @@ const USAGE: &str = "usage: sockjs-loadgen <echo|broadcast|idle|churn> --port N 
   --settle-ms T           idle: pause before the RSS checkpoint
   --settled-ms T          idle: then a further pause and a second RSS
                           checkpoint (`rss-settled`); 0: none
+  --warm-churn-ms T       idle: first open, echo on and close sessions for
+                          T (as churn), so that the server's one-time costs
+                          come before `measure-start`; 0: none (default)
   --max-total-ms T        hard limit of the whole run
   --sync                  wait for 'go' on stdin after each checkpoint";
 
@@ -59,6 +62,7 @@ pub struct Opts {
     pub limit: Duration,
     pub settle: Duration,
     pub settled: Duration,
+    pub warm_churn: Duration,
     pub max_total: Duration,
     pub sync: bool,
 }
@@ -80,6 +84,7 @@ impl Default for Opts {
             limit: Duration::from_secs(10),
             settle: Duration::from_millis(1000),
             settled: Duration::ZERO,
+            warm_churn: Duration::ZERO,
             max_total: Duration::from_secs(300),
             sync: false,
         }
@@ -122,6 +127,7 @@ fn parse_args(args: &[String]) -> Result<(String, Opts), String> {
             "--timeout-ms" => o.limit = millis()?,
             "--settle-ms" => o.settle = millis()?,
             "--settled-ms" => o.settled = millis()?,
+            "--warm-churn-ms" => o.warm_churn = millis()?,
             "--max-total-ms" => o.max_total = millis()?,
             _ => return Err(format!("unknown option {flag}")),
         }

@@ -378,13 +378,24 @@ pub async fn broadcast(o: &Opts, control: &mut Control) -> Result<Report, String
 }
 
 /// Idle sessions: opens `sessions` SockJS WebSocket sessions (the measured
-/// phase), leaves them idle for `settle`, checkpoint `rss`, optionally idle
+/// phase; before it, optionally, `--warm-churn-ms` of churn), leaves them idle for `settle`, checkpoint `rss`, optionally idle
 /// for `settled` more (past the servers' heartbeats and their garbage
 /// collectors' idle-time shrinking), checkpoint `rss-settled`, then checks
 /// that every one still echoes.
 pub async fn idle(o: &Opts, control: &mut Control) -> Result<Report, String> {
+    // With `--warm-churn-ms`, sessions churned first: the server's JIT
+    // compiles its opening path and its heap grows to the rate of openings
+    // now, not while the idle sessions are counted.
+    let mut other = Stats::default();
+    let mut warm_cycles = 0;
+    if !o.warm_churn.is_zero() {
+        let (churned, _) = churn_phase(o, "iw", o.warm_churn, o.max_messages).await;
+        warm_cycles = churned.messages;
+        other.merge(churned);
+    }
     // Warm-up: a few sessions opened, used and closed.
-    let (warm, mut other) = open_many(o, Kind::SockjsWs, &o.prefix, "w", 20.min(o.sessions)).await;
+    let (warm, opened) = open_many(o, Kind::SockjsWs, &o.prefix, "w", 20.min(o.sessions)).await;
+    other.merge(opened);
     let (warm, warm_stats, _) = echo_phase(warm, o, Duration::from_millis(200), 200).await;
     other.merge(warm_stats);
     for peer in warm {
@@ -415,7 +426,10 @@ pub async fn idle(o: &Opts, control: &mut Control) -> Result<Report, String> {
         seconds: took.as_secs_f64(),
         stats,
         other_errors: other,
-        extra: vec![("alive_after", json!(alive.len()))],
+        extra: vec![
+            ("alive_after", json!(alive.len())),
+            ("warm_churn_cycles", json!(warm_cycles)),
+        ],
     })
 }
 

@@ -5,7 +5,7 @@
 
 const { EventEmitter } = require('node:events');
 const { Engine, UPGRADE_RAW } = require('./lib/engine.js');
-const { AdoptedReceiver, Session, Transport, noDelaySet } = require('./lib/transport');
+const { Session, Transport, noDelaySet } = require('./lib/transport');
 const pkg = require('./package.json');
 
 const DEFAULTS = {
@@ -61,8 +61,7 @@ class Server extends EventEmitter {
     this._receivers = new Map(); // native receiver id -> http.ServerResponse
     this._attached = new Map(); // http server -> { request, upgrade } (0.4 attach)
     this._sockets = new Map(); // native id -> bridged net/tls socket
-    this._held = new Set(); // native ids of the sessions keeping Node alive
-    this._keepAlive = null;
+    this._keepAlive = null; // the timer keeping Node alive while sessions live
     this._drainScheduled = false;
     this._eventsPending = false;
     // Answers of the send endpoints waiting for this turn's drain:
@@ -197,9 +196,9 @@ class Server extends EventEmitter {
           }
           case EV_CLOSE: {
             const session = this._sessions.get(id);
-            this.releaseProcess(id);
             if (session) {
               this._sessions.delete(id);
+              this.releaseProcess();
               session.readyState = Transport.CLOSED;
               const conn = session.connection;
               try {
@@ -395,7 +394,7 @@ class Listener {
         this.server._sessions.set(conn, session);
         // Until it closes (disconnect_delay after its last request at the
         // latest), as sockjs-node's session timers kept Node alive.
-        this.server.holdProcess(conn);
+        this.server.holdProcess();
       }
       session.recv = { connection: req.socket, response: res, protocol };
       try {
@@ -444,10 +443,10 @@ class Listener {
     if (adopt) {
       // Node's socket is about to go; consumers that reach for it (Meteor)
       // get a stand-in.
-      session.recv = new AdoptedReceiver(session.connection, session.recv.protocol);
+      session.adopted();
     }
     this.server._sessions.set(id, session);
-    this.server.holdProcess(id);
+    this.server.holdProcess();
     if (adopt) {
       // Plain TCP: tokio owns a duplicate of the descriptor; Node lets go.
       socket.destroy();
@@ -497,16 +496,17 @@ Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
 // keeps this server reachable (a running timer is a GC root, and it holds
 // its arguments): sessions the engine carries natively must go on being
 // delivered to the application's listeners even when nothing else refers
-// to the server, as sockjs-node's open sockets kept theirs.
-Server.prototype.holdProcess = function holdProcess(id) {
-  this._held.add(id);
+// to the server, as sockjs-node's open sockets kept theirs. Every session
+// in `_sessions` holds; it is called after adding one.
+Server.prototype.holdProcess = function holdProcess() {
   if (!this._keepAlive) this._keepAlive = setInterval(keepServer, 0x7fffffff, this);
 };
 
 function keepServer() {}
 
-Server.prototype.releaseProcess = function releaseProcess(id) {
-  if (this._held.delete(id) && this._held.size === 0 && this._keepAlive) {
+// Called after removing a session from `_sessions`.
+Server.prototype.releaseProcess = function releaseProcess() {
+  if (this._sessions.size === 0 && this._keepAlive) {
     clearInterval(this._keepAlive);
     this._keepAlive = null;
   }

@@ -152,6 +152,9 @@ class SockJSConnection extends stream.Stream {
   }
 }
 
+// `Session._recv` of an adopted WebSocket until `recv` is asked for.
+const ADOPTED = Symbol('adopted');
+
 class Session {
   /**
    * @param {object} engine the native server
@@ -163,9 +166,27 @@ class Session {
     this._nativeId = nativeId;
     this.prefix = prefix;
     this.readyState = Transport.CONNECTING;
-    // What carries the session now: { connection: net.Socket, protocol, response? }.
-    this.recv = null;
+    this._recv = null;
     this.connection = new SockJSConnection(this);
+  }
+
+  // What carries the session now: { connection: net.Socket, protocol,
+  // response? }. Once the engine adopted the session's WebSocket, an
+  // AdoptedReceiver, made when first asked for: most applications never
+  // ask, and an idle session is then 48 bytes smaller.
+  get recv() {
+    if (this._recv === ADOPTED) this._recv = new AdoptedReceiver(this.connection, this.connection.protocol);
+    return this._recv;
+  }
+
+  set recv(receiver) {
+    this._recv = receiver;
+  }
+
+  // The engine adopted the session's WebSocket; Node's socket is about to
+  // go (call after decorateConnection, which reads it).
+  adopted() {
+    this._recv = ADOPTED;
   }
 
   // Results of the engine's send (src/lib.rs).

@@ -80,6 +80,9 @@ pub struct ConnState {
     pub session: Session,
     /// The deadline last handed to the timer task.
     scheduled: Option<u64>,
+    /// (WebSocket) The timer task found a deadline due: the connection's
+    /// task checks its deadlines when it next wakes.
+    timer_due: bool,
     /// Already queued for collection at the next drain.
     dirty: bool,
     /// Bytes a WebSocket task took from the session and has not yet
@@ -244,6 +247,7 @@ impl Engine {
             state: Mutex::new(ConnState {
                 session,
                 scheduled: None,
+                timer_due: false,
                 dirty: false,
                 in_flight: 0,
                 want_drain: false,
@@ -381,6 +385,16 @@ impl Engine {
         let now = self.clock.now();
         for id in due {
             let Some(conn) = self.conn(id) else { continue };
+            if let Carrier::WebSocket { wake, .. } = &conn.carrier {
+                // Its task keeps the pong deadline and sends the pings.
+                {
+                    let mut st = conn.state.lock();
+                    st.scheduled = None;
+                    st.timer_due = true;
+                }
+                wake.wake();
+                continue;
+            }
             {
                 let mut st = conn.state.lock();
                 st.scheduled = None;

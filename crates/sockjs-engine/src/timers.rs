@@ -1,7 +1,8 @@
-//! Deadlines of HTTP sessions (heartbeats, disconnect delays), kept in one
-//! heap and served by one tokio task per engine. Entries are never removed:
-//! a session whose deadline moved is simply checked again when its stale
-//! entry comes up, which keeps scheduling O(log n) and lock-light.
+//! Deadlines of every session (heartbeats, disconnect delays, WebSocket pong
+//! deadlines), kept in one heap and served by one tokio task per engine.
+//! Entries are never removed: a session whose deadline moved is simply
+//! checked again when its stale entry comes up, which keeps scheduling
+//! O(log n) and lock-light.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -25,7 +25,6 @@ use sockjs_core::receiver::Framing;
 use sockjs_core::session::{Output, Session, SessionConfig};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
@@ -39,9 +38,10 @@ use crate::direct::SocketOut;
 use crate::spill::SpillReader;
 use crate::{Carrier, Conn, ConnId, ConnState, Engine, Event, TaskWake};
 
-/// How long a peer has at most to answer a heartbeat ping (sockjs-node's
-/// value); a shorter heartbeat_delay shortens it to one heartbeat.
-const PONG_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a peer has at most to answer a heartbeat ping, in ms
+/// (sockjs-node's value); a shorter heartbeat_delay shortens it to one
+/// heartbeat.
+const PONG_TIMEOUT_MS: u64 = 10_000;
 /// How long a closing handshake may take before the socket is dropped.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 /// tungstenite's read buffer, kept for the connection's whole life: small,
@@ -347,17 +347,11 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             }
         };
 
-        let heartbeat = engine
+        let pong_timeout = engine
             .options(install)
-            .map_or(PONG_TIMEOUT, |o| Duration::from_millis(o.session.heartbeat_ms));
-        let pong_timeout = heartbeat.min(PONG_TIMEOUT);
-        let mut pong_deadline: Option<Instant> = None;
-        // One timer for the heartbeat and the pong deadline, made once and
-        // moved only when the earliest of them changes: a timer made afresh
-        // on every turn of the loop registers with tokio's timer wheel and
-        // leaves it again for every message.
-        let mut timer = Box::pin(tokio::time::sleep(Duration::ZERO));
-        let mut armed: Option<Instant> = None;
+            .map_or(PONG_TIMEOUT_MS, |o| o.session.heartbeat_ms.min(PONG_TIMEOUT_MS));
+        // When the peer must have answered the last ping (engine ms).
+        let mut pong_deadline: Option<u64> = None;
         let outcome: Result<(), String> = loop {
             // Carry out what the session asked for.
             let (writes, ends) = take_outputs(&conn);
@@ -381,25 +375,20 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                 return;
             }
 
-            // (In a block: a local alive at the select stays in the future.)
-            {
-                let next = next_deadline(&engine, &conn, pong_deadline);
-                if next != armed {
-                    if let Some(at) = next {
-                        timer.as_mut().reset(at);
-                    }
-                    armed = next;
-                }
-            }
+            schedule_deadline(&engine, &conn, pong_deadline);
             let turn = tokio::select! {
                 incoming = ws.next() => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
                 () = std::future::poll_fn(|cx| conn.task_wake().poll_woken(cx)) => {
-                    conn.state.lock().session.flush(engine.clock.now());
-                    Turn::Again
-                }
-                () = &mut timer, if armed.is_some() => {
-                    armed = None;
-                    on_timer(&engine, &conn, &mut pong_deadline, pong_timeout)
+                    let timer_due = {
+                        let mut st = conn.state.lock();
+                        st.session.flush(engine.clock.now());
+                        std::mem::take(&mut st.timer_due)
+                    };
+                    if timer_due {
+                        on_timer(&engine, &conn, &mut pong_deadline, pong_timeout)
+                    } else {
+                        Turn::Again
+                    }
                 }
             };
             match turn {
@@ -443,13 +432,23 @@ fn max_message(engine: &Engine, install: u32) -> usize {
     engine.options(install).map_or(64 << 20, |o| o.max_body).max(1)
 }
 
-/// When the loop must next wake by itself: the session's heartbeat or the
-/// pong deadline, whichever comes first.
-fn next_deadline(engine: &Engine, conn: &Conn, pong_deadline: Option<Instant>) -> Option<Instant> {
-    let heartbeat_at = conn.state.lock().session.deadline().map(|at| engine.clock.instant(at));
-    match (heartbeat_at, pong_deadline) {
+/// Make sure the engine's timer task wakes the connection by its next
+/// deadline: the session's heartbeat or the pong deadline, whichever comes
+/// first. One heap for every connection's deadlines, not a tokio timer
+/// each: an idle connection is 112 bytes smaller (tokio's `Sleep`), and
+/// a deadline that moves later costs nothing (its stale entry wakes the
+/// task, which finds nothing due and schedules the new one).
+fn schedule_deadline(engine: &Engine, conn: &Conn, pong_deadline: Option<u64>) {
+    let mut st = conn.state.lock();
+    let next = match (st.session.deadline(), pong_deadline) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
+    };
+    if let Some(at) = next {
+        if st.scheduled.is_none_or(|s| at < s) {
+            st.scheduled = Some(at);
+            engine.timers.schedule(at, conn.id);
+        }
     }
 }
 
@@ -459,7 +458,7 @@ fn on_incoming(
     conn: &Conn,
     kind: Kind,
     incoming: Option<Result<Message, WsError>>,
-    pong_deadline: &mut Option<Instant>,
+    pong_deadline: &mut Option<u64>,
 ) -> Turn {
     let message = match incoming {
         None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_))) => return Turn::Over,
@@ -492,25 +491,24 @@ fn on_incoming(
     }
 }
 
-/// The loop's timer fired: the peer missed its pong deadline, or a
-/// heartbeat is due.
-fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<Instant>, pong_timeout: Duration) -> Turn {
-    let now = Instant::now();
+/// The timer task woke the connection: the peer may have missed its pong
+/// deadline, or a heartbeat may be due (or neither: the deadline moved).
+fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, pong_timeout: u64) -> Turn {
+    let now = engine.clock.now();
+    let mut st = conn.state.lock();
     if pong_deadline.is_some_and(|at| at <= now) {
         *pong_deadline = None;
-        let mut st = conn.state.lock();
-        if !st.session.close(engine.clock.now(), 3000, "No response from heartbeat") {
+        if !st.session.close(now, 3000, "No response from heartbeat") {
             st.session.terminate(3000, "No response from heartbeat");
         }
         return Turn::Again;
     }
-    let mut st = conn.state.lock();
-    let heartbeat_due = st.session.deadline().is_some_and(|at| engine.clock.instant(at) <= now);
+    let heartbeat_due = st.session.deadline().is_some_and(|at| at <= now);
     if !heartbeat_due {
         return Turn::Again;
     }
     // The only timer of an attached session is its heartbeat.
-    st.session.handle_timeout(engine.clock.now());
+    st.session.handle_timeout(now);
     if pong_deadline.is_none() {
         *pong_deadline = Some(now + pong_timeout);
     }

@@ -336,7 +336,7 @@ fn session_endpoint(mut a: Answer, req: &Request, opts: &Options, session: Strin
                 a.header("Content-Type", JAVASCRIPT);
                 a.then = Then::Receive {
                     session,
-                    framing: Framing::Jsonp { callback: cb },
+                    framing: Framing::Jsonp { callback: cb.into() },
                 };
                 a
             }

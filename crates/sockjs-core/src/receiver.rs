@@ -13,7 +13,8 @@ pub enum Framing {
     EventSource,
     HtmlFile,
     Jsonp {
-        callback: String,
+        /// Boxed as a `str`: every session's receiver is 8 bytes smaller.
+        callback: Box<str>,
     },
     WebSocket,
     /// The raw WebSocket endpoint (`<prefix>/websocket`): no SockJS frames,

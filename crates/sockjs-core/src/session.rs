@@ -76,8 +76,8 @@ enum TimerKind {
 struct Attached {
     id: ReceiverId,
     framing: Framing,
-    written: usize,
-    limit: Option<usize>,
+    /// Bytes the receiver may still carry, if its transport has a limit.
+    room: Option<usize>,
 }
 
 /// A queued message, ready for its transport: quoted for SockJS framing,
@@ -149,9 +149,11 @@ pub struct Session {
     config: SessionConfig,
     state: ReadyState,
     queue: Queue,
-    close_frame: Option<String>,
-    /// The code and reason given to `close`, for the WebSocket close frame.
-    close_status: Option<(u16, String)>,
+    /// The code and reason given to `close` (or `terminate`): the SockJS
+    /// close frame, and the raw WebSocket's close. Boxed: nearly every
+    /// session lives without one, and each session's bytes count with
+    /// 10^5 idle ones.
+    close_status: Option<Box<(u16, String)>>,
     receiver: Option<Attached>,
     timer: Option<(u64, TimerKind)>,
     outputs: VecDeque<Output>,
@@ -165,7 +167,6 @@ impl Session {
             config,
             state: ReadyState::Connecting,
             queue: Queue::default(),
-            close_frame: None,
             close_status: None,
             receiver: None,
             timer: Some((now + config.disconnect_ms, TimerKind::Disconnect)),
@@ -194,7 +195,7 @@ impl Session {
     /// The code and reason the application closed with, if it did.
     pub fn close_status(&self) -> Option<(u16, &str)> {
         self.close_status
-            .as_ref()
+            .as_deref()
             .map(|(code, reason)| (*code, reason.as_str()))
     }
 
@@ -235,19 +236,15 @@ impl Session {
                 let batch = frame::quoted_messages(&self.queue.take());
                 self.outputs.push_back(Output::Write(id, framing.encode(&batch)));
             }
-            let close = self.close_frame.clone().expect("a closing session has a close frame");
+            let (code, reason) = self.close_status().expect("a closing session has its close status");
+            let close = frame::close(code, reason);
             self.outputs.push_back(Output::Write(id, framing.encode(&close)));
             self.outputs.push_back(Output::End(id));
             self.arm(now, TimerKind::Disconnect);
             return;
         }
-        let limit = framing.limit(self.config.response_limit);
-        self.receiver = Some(Attached {
-            id,
-            framing,
-            written: 0,
-            limit,
-        });
+        let room = framing.limit(self.config.response_limit);
+        self.receiver = Some(Attached { id, framing, room });
         if self.state == ReadyState::Connecting {
             self.state = ReadyState::Open;
             if !self.receiver.as_ref().is_some_and(|r| r.framing.is_raw()) {
@@ -329,8 +326,7 @@ impl Session {
         self.flush(now);
         self.state = ReadyState::Closing;
         let close = frame::close(code, reason);
-        self.close_frame = Some(close.clone());
-        self.close_status = Some((code, reason.to_owned()));
+        self.close_status = Some(Box::new((code, reason.to_owned())));
         if self.receiver.as_ref().is_some_and(|r| !r.framing.is_raw()) {
             self.write_frame(now, &close);
         }
@@ -357,7 +353,7 @@ impl Session {
         if self.state == ReadyState::Closed {
             return;
         }
-        self.close_status = Some((code, reason.to_owned()));
+        self.close_status = Some(Box::new((code, reason.to_owned())));
         if let Some(r) = self.receiver.take() {
             // A raw WebSocket has no SockJS frames: the code goes in its
             // WebSocket close (see `close_status`).
@@ -403,8 +399,10 @@ impl Session {
     fn write_frame(&mut self, now: u64, frame: &str) {
         let Some(r) = self.receiver.as_mut() else { return };
         let data = r.framing.encode(frame);
-        r.written += data.len();
-        let full = r.limit.is_some_and(|limit| r.written >= limit);
+        if let Some(room) = r.room.as_mut() {
+            *room = room.saturating_sub(data.len());
+        }
+        let full = r.room == Some(0);
         self.outputs.push_back(Output::Write(r.id, data));
         if full {
             let r = self.receiver.take().expect("checked above");

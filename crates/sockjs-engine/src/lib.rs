@@ -197,18 +197,29 @@ impl Engine {
             pipes: Mutex::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&engine);
-        timers::spawn(&engine.timers, engine.clock, move |due| {
-            if let Some(engine) = weak.upgrade() {
-                // A panic must not stop the timers of every other session.
-                let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.on_timers(due)));
-                if let Err(panic) = fired {
-                    engine.log(
-                        "error",
-                        format!("Internal error in session timers: {}", websocket::panic_message(&panic)),
-                    );
+        let weak_too = weak.clone();
+        timers::spawn(
+            &engine.timers,
+            engine.clock,
+            move |due| {
+                if let Some(engine) = weak.upgrade() {
+                    // A panic must not stop the timers of every other session.
+                    let fired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| engine.on_timers(due)));
+                    if let Err(panic) = fired {
+                        engine.log(
+                            "error",
+                            format!("Internal error in session timers: {}", websocket::panic_message(&panic)),
+                        );
+                    }
                 }
-            }
-        });
+            },
+            move |entries| {
+                if let Some(engine) = weak_too.upgrade() {
+                    let reg = engine.registry.lock();
+                    entries.retain(|std::cmp::Reverse((_, id))| reg.conns.contains_key(id));
+                }
+            },
+        );
         engine
     }
 

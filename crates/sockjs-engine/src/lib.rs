@@ -215,8 +215,7 @@ impl Engine {
             },
             move |entries| {
                 if let Some(engine) = weak_too.upgrade() {
-                    let reg = engine.registry.lock();
-                    entries.retain(|std::cmp::Reverse((_, id))| reg.conns.contains_key(id));
+                    engine.retain_live(entries);
                 }
             },
         );
@@ -272,6 +271,19 @@ impl Engine {
         }
         reg.conns.insert(id, conn.clone());
         conn
+    }
+
+    /// Keep the timer entries of sessions that still exist. The registry's
+    /// lock is taken per chunk, never for a whole sweep of 10^5 entries:
+    /// JavaScript's thread looks sessions up in it on every call.
+    fn retain_live(&self, entries: &mut Vec<timers::Entry>) {
+        const CHUNK: usize = 4096;
+        let mut live = Vec::with_capacity(entries.len());
+        for chunk in entries.chunks(CHUNK) {
+            let reg = self.registry.lock();
+            live.extend(chunk.iter().filter(|entry| reg.conns.contains_key(&entry.0 .1)));
+        }
+        *entries = live;
     }
 
     fn forget(&self, conn: &Conn) {
@@ -536,4 +548,37 @@ pub fn entropy() -> u32 {
         state.set(x);
         (x >> 32) as u32
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sockjs_core::session::SessionConfig;
+    use std::cmp::Reverse;
+
+    #[test]
+    fn a_timer_sweep_keeps_the_entries_of_live_sessions_in_their_order() {
+        let engine = Engine::new(Box::new(|_| {}));
+        let new_session = |i: usize| {
+            let carrier = Carrier::Http {
+                session_id: format!("s{i}"),
+            };
+            engine.new_conn(0, carrier, Session::new(SessionConfig::SOCKJS_NODE, 0))
+        };
+        // More than one chunk of the sweep.
+        let conns: Vec<Arc<Conn>> = (0..10_000).map(new_session).collect();
+        for conn in conns.iter().filter(|conn| conn.id % 3 == 0) {
+            engine.forget(conn);
+        }
+        let never_was: ConnId = 999_999;
+        let mut entries: Vec<timers::Entry> = conns
+            .iter()
+            .map(|conn| Reverse((u64::from(conn.id), conn.id)))
+            .chain([Reverse((5, never_was))])
+            .collect();
+        engine.retain_live(&mut entries);
+        let kept: Vec<ConnId> = entries.iter().map(|entry| entry.0 .1).collect();
+        let live: Vec<ConnId> = conns.iter().map(|conn| conn.id).filter(|id| id % 3 != 0).collect();
+        assert_eq!(kept, live);
+    }
 }

@@ -3,8 +3,9 @@
 //! - `http`: sessions whose receivers are Node HTTP responses. JavaScript
 //!   does the I/O; everything it writes comes from here, as a `Plan` for the
 //!   first answer and as `Write`/`End` events afterwards.
-//! - `websocket`: WebSocket connections as tokio tasks (tokio-tungstenite),
-//!   on adopted file descriptors or on a byte pipe bridged to a Node socket.
+//! - `websocket`: WebSocket connections as tokio tasks (tungstenite, run
+//!   over the async socket by `ws_stream`), on adopted file descriptors or
+//!   on a byte pipe bridged to a Node socket.
 //! - `events`: the one queue to JavaScript; `timers`: HTTP session deadlines;
 //!   `spill`: large socket reads behind tungstenite's small read buffer;
 //!   `task_wake`: how JavaScript's writes wake a WebSocket task; `direct`:
@@ -28,6 +29,7 @@ mod task_wake;
 mod test_support;
 mod timers;
 pub mod websocket;
+mod ws_stream;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};

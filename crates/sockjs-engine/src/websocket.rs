@@ -1,5 +1,5 @@
 //! The WebSocket driver: one tokio task per connection, running the core's
-//! session over tokio-tungstenite.
+//! session over tungstenite (through `ws_stream`).
 //!
 //! Two byte pipes lead here. An adopted socket: Node hands over a plain TCP
 //! connection's file descriptor, which is duplicated and owned by tokio from
@@ -25,17 +25,17 @@ use sockjs_core::receiver::Framing;
 use sockjs_core::session::{Output, Session, SessionConfig};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::error::{CapacityError, ProtocolError};
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::WebSocketStream;
+use tungstenite::error::{CapacityError, ProtocolError};
+use tungstenite::handshake::derive_accept_key;
+use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
+use tungstenite::protocol::frame::Frame;
+use tungstenite::protocol::{CloseFrame, WebSocketConfig};
+use tungstenite::{Error as WsError, Message};
 
 use crate::bridge::BridgeStream;
 use crate::direct::SocketOut;
 use crate::spill::SpillReader;
+use crate::ws_stream::WsStream;
 use crate::{Carrier, Conn, ConnId, ConnState, Engine, Event, TaskWake};
 
 /// How long a peer has at most to answer a heartbeat ping, in ms
@@ -414,7 +414,7 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                     // stream over the same socket loses nothing. (Not after
                     // every large message: a busy connection reuses them.)
                     if ws.get_ref().buffers_grown_and_idle() {
-                        ws = Box::pin(afresh(ws, max_message(&engine, install))).await;
+                        ws = afresh(ws, max_message(&engine, install));
                     }
                     let ping = std::iter::once(Message::Ping(Default::default()));
                     if write_all(&mut ws, ping).await.is_err() {
@@ -520,7 +520,7 @@ fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, pong_
 /// poll function rather than an async fn, which would keep a message and
 /// its own state beside the iterator: this await is part of every
 /// connection's task, whose size is that of its largest await.
-fn write_all<S, I>(ws: &mut WebSocketStream<S>, mut messages: I) -> impl Future<Output = Result<(), WsError>> + '_
+fn write_all<S, I>(ws: &mut WsStream<S>, mut messages: I) -> impl Future<Output = Result<(), WsError>> + '_
 where
     S: AsyncRead + AsyncWrite + Unpin,
     I: Iterator<Item = Message> + 'static,
@@ -546,13 +546,13 @@ fn config(max_message: usize) -> WebSocketConfig {
 /// The same connection in a new WebSocket with small buffers. Only between
 /// messages, with nothing left to write: the old one's state is then all
 /// in its buffers' capacity.
-async fn afresh<S>(ws: WebSocketStream<SpillReader<S>>, max_message: usize) -> WebSocketStream<SpillReader<S>>
+fn afresh<S>(ws: WsStream<SpillReader<S>>, max_message: usize) -> WsStream<SpillReader<S>>
 where
     S: AsyncRead + AsyncWrite + crate::spill::HoldBeforeClose + Unpin,
 {
     let mut stream = ws.into_inner();
     stream.forget_large();
-    WebSocketStream::from_raw_socket(stream, Role::Server, Some(config(max_message))).await
+    WsStream::new(stream, config(max_message))
 }
 
 /// Answer the client's handshake with 101 and start the WebSocket, resuming
@@ -566,7 +566,7 @@ async fn open<T: IntoStream>(
     key: String,
     head: Vec<u8>,
     max_message: usize,
-) -> io::Result<(WebSocketStream<SpillReader<T::Stream>>, bool)> {
+) -> io::Result<(WsStream<SpillReader<T::Stream>>, bool)> {
     let mut stream = stream.into_stream()?;
     let accept = derive_accept_key(key.trim().as_bytes());
     let mut bytes = format!(
@@ -583,7 +583,7 @@ async fn open<T: IntoStream>(
         direct.clone()
     });
     let stream = SpillReader::new(stream, head, direct);
-    let ws = WebSocketStream::from_raw_socket(stream, Role::Server, Some(config(max_message))).await;
+    let ws = WsStream::new(stream, config(max_message));
     Ok((ws, ending))
 }
 
@@ -682,7 +682,7 @@ fn websocket_close(kind: Kind, status: Option<(u16, &str)>) -> (u16, String) {
 
 /// Close with `code` and wait (bounded) for the peer's close and the end of
 /// the connection.
-async fn close_gracefully<S>(conn: &Conn, ws: &mut WebSocketStream<S>, code: u16, reason: &str)
+async fn close_gracefully<S>(conn: &Conn, ws: &mut WsStream<S>, code: u16, reason: &str)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -695,7 +695,7 @@ where
 
 /// Send the close frame (bounded in time, a peer may have stopped reading)
 /// without waiting for an answer. True if it went out.
-async fn fail_connection<S>(ws: &mut WebSocketStream<S>, code: u16, reason: &str) -> bool
+async fn fail_connection<S>(ws: &mut WsStream<S>, code: u16, reason: &str) -> bool
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -709,7 +709,7 @@ where
     )
 }
 
-async fn drain_until_closed<S>(ws: &mut WebSocketStream<S>)
+async fn drain_until_closed<S>(ws: &mut WsStream<S>)
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {

@@ -242,6 +242,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn messages_queued_behind_a_full_pipe_go_out_in_order() {
+        let (server, mut client) = tokio::io::duplex(64);
+        // No write buffer: every message is written at once, and one the
+        // pipe cannot take is queued (`start_send` finds it blocked).
+        let mut ws = WsStream::new(server, config().write_buffer_size(0));
+        let texts: Vec<String> = (0..3).map(|i| format!("{i}").repeat(100)).collect();
+        let messages = texts.clone();
+        let sender = tokio::spawn(async move {
+            for text in messages {
+                ws.feed(Message::text(text)).await.unwrap();
+            }
+            ws.flush().await.unwrap();
+            ws
+        });
+        let mut frames = vec![0u8; 3 * (2 + 100)];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut frames))
+            .await
+            .expect("every frame within 5 s")
+            .unwrap();
+        for (frame, text) in frames.chunks(2 + 100).zip(&texts) {
+            assert_eq!(frame[..2], [0x81, 100]);
+            assert_eq!(&frame[2..], text.as_bytes());
+        }
+        tokio::time::timeout(Duration::from_secs(5), sender)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_blocked_message_holds_back_the_next_until_the_peer_reads() {
+        let (server, mut client) = tokio::io::duplex(64);
+        let mut ws = WsStream::new(server, config().write_buffer_size(0));
+        // One poll of `poll_ready`, whatever it answers.
+        async fn ready(ws: &mut WsStream<tokio::io::DuplexStream>) -> Poll<Result<(), WsError>> {
+            std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *ws).poll_ready(cx))).await
+        }
+        assert!(ready(&mut ws).await.is_ready());
+        Pin::new(&mut ws).start_send(Message::text("x".repeat(100))).unwrap();
+        assert!(ready(&mut ws).await.is_pending(), "38 bytes wait for room in the pipe");
+        let mut frame = [0u8; 2 + 100];
+        client.read_exact(&mut frame[..64]).await.unwrap();
+        assert!(matches!(ready(&mut ws).await, Poll::Ready(Ok(()))), "the rest went out");
+        client.read_exact(&mut frame[64..]).await.unwrap();
+        assert_eq!(frame[..2], [0x81, 100]);
+    }
+
+    #[tokio::test]
     async fn a_frame_in_pieces_is_one_message_and_a_dropped_peer_ends_the_stream() {
         let (server, mut client) = tokio::io::duplex(1024);
         let mut ws = WsStream::new(server, config());

@@ -311,11 +311,9 @@ impl Engine {
     /// session's carrier. Returns how many sessions took it.
     pub fn broadcast(&self, message: &str, targets: Option<&[ConnId]>) -> usize {
         let shared = Shared::new(message);
-        let conns: Vec<Arc<Conn>> = {
-            match targets {
-                Some(ids) => self.conns(ids),
-                None => self.registry.lock().conns.values().cloned().collect(),
-            }
+        let conns: Vec<Arc<Conn>> = match targets {
+            Some(ids) => self.conns(ids),
+            None => self.registry.lock().conns.values().cloned().collect(),
         };
         // The targets nearly always share one install: its options are
         // looked up once, not once per target.
@@ -410,22 +408,21 @@ impl Engine {
         let now = self.clock.now();
         for id in due {
             let Some(conn) = self.conn(id) else { continue };
-            if let Carrier::WebSocket { wake, .. } = &conn.carrier {
+            let mut st = conn.state.lock();
+            st.scheduled = None;
+            match &conn.carrier {
                 // Its task keeps the pong deadline and sends the pings.
-                {
-                    let mut st = conn.state.lock();
-                    st.scheduled = None;
+                Carrier::WebSocket { wake, .. } => {
                     st.timer_due = true;
+                    drop(st);
+                    wake.wake();
                 }
-                wake.wake();
-                continue;
+                Carrier::Http { .. } => {
+                    st.session.handle_timeout(now);
+                    drop(st);
+                    self.collect_http(&conn);
+                }
             }
-            {
-                let mut st = conn.state.lock();
-                st.scheduled = None;
-                st.session.handle_timeout(now);
-            }
-            self.settle(&conn);
         }
     }
 
@@ -443,10 +440,17 @@ impl Engine {
     /// Keep the timer task's view of an HTTP session's deadline current.
     fn schedule(&self, conn: &Conn, st: &mut ConnState) {
         if let Some(at) = st.session.deadline() {
-            if st.scheduled.is_none_or(|s| at < s) {
-                st.scheduled = Some(at);
-                self.timers.schedule(at, conn.id);
-            }
+            self.schedule_by(conn.id, st, at);
+        }
+    }
+
+    /// Make sure the timer task calls back for session `id` by `at`: an
+    /// entry is added only when `at` comes before the one scheduled (a
+    /// later one is found when the earlier entry comes due).
+    fn schedule_by(&self, id: ConnId, st: &mut ConnState, at: u64) {
+        if st.scheduled.is_none_or(|s| at < s) {
+            st.scheduled = Some(at);
+            self.timers.schedule(at, id);
         }
     }
 

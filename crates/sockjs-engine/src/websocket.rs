@@ -445,10 +445,7 @@ fn schedule_deadline(engine: &Engine, conn: &Conn, pong_deadline: Option<u64>) {
         (a, b) => a.or(b),
     };
     if let Some(at) = next {
-        if st.scheduled.is_none_or(|s| at < s) {
-            st.scheduled = Some(at);
-            engine.timers.schedule(at, conn.id);
-        }
+        engine.schedule_by(conn.id, &mut st, at);
     }
 }
 

@@ -197,8 +197,7 @@ class Server extends EventEmitter {
           case EV_CLOSE: {
             const session = this._sessions.get(id);
             if (session) {
-              this._sessions.delete(id);
-              this.releaseProcess();
+              this.removeSession(id);
               session.readyState = Transport.CLOSED;
               const conn = session.connection;
               try {
@@ -391,10 +390,9 @@ class Listener {
       let session = this.server._sessions.get(conn);
       if (!session) {
         session = new Session(engine, conn, this.prefix);
-        this.server._sessions.set(conn, session);
         // Until it closes (disconnect_delay after its last request at the
         // latest), as sockjs-node's session timers kept Node alive.
-        this.server.holdProcess();
+        this.server.addSession(conn, session);
       }
       session.recv = { connection: req.socket, response: res, protocol };
       try {
@@ -445,8 +443,7 @@ class Listener {
       // get a stand-in.
       session.adopted();
     }
-    this.server._sessions.set(id, session);
-    this.server.holdProcess();
+    this.server.addSession(id, session);
     if (adopt) {
       // Plain TCP: tokio owns a duplicate of the descriptor; Node lets go.
       socket.destroy();
@@ -491,21 +488,22 @@ Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
   socket.on('close', ended);
 };
 
-// A session keeps Node alive until it closes, as sockjs-node's sockets and
-// session timers did; an idle engine keeps nothing alive. The timer also
-// keeps this server reachable (a running timer is a GC root, and it holds
-// its arguments): sessions the engine carries natively must go on being
-// delivered to the application's listeners even when nothing else refers
-// to the server, as sockjs-node's open sockets kept theirs. Every session
-// in `_sessions` holds; it is called after adding one.
-Server.prototype.holdProcess = function holdProcess() {
+// Sessions are kept by native id while they are open. A session keeps Node
+// alive until it closes, as sockjs-node's sockets and session timers did;
+// an idle engine keeps nothing alive. The timer also keeps this server
+// reachable (a running timer is a GC root, and it holds its arguments):
+// sessions the engine carries natively must go on being delivered to the
+// application's listeners even when nothing else refers to the server, as
+// sockjs-node's open sockets kept theirs.
+Server.prototype.addSession = function addSession(id, session) {
+  this._sessions.set(id, session);
   if (!this._keepAlive) this._keepAlive = setInterval(keepServer, 0x7fffffff, this);
 };
 
 function keepServer() {}
 
-// Called after removing a session from `_sessions`.
-Server.prototype.releaseProcess = function releaseProcess() {
+Server.prototype.removeSession = function removeSession(id) {
+  this._sessions.delete(id);
   if (this._sessions.size === 0 && this._keepAlive) {
     clearInterval(this._keepAlive);
     this._keepAlive = null;

@@ -178,6 +178,11 @@ impl Server {
     }
 }
 
+/// How sessions close when their environment is torn down: as at the
+/// process's exit (index.js).
+const TEARDOWN_CLOSE_CODE: u16 = 1001;
+const TEARDOWN_CLOSE_REASON: &str = "Server shutting down";
+
 /// A new engine. `wake` is called (with no arguments) whenever events wait
 /// in the queue; it must have `drain()` called soon (not from inside `wake`:
 /// it may run at the end of any function taking the handle). It does not
@@ -192,6 +197,14 @@ pub fn create(env: Env, wake: Function<(), ()>) -> napi::Result<External<Server>
     let engine = Engine::new(Box::new(move |from| match from {
         WakeFrom::Home => local.store(true, Ordering::Relaxed),
         WakeFrom::Elsewhere => later(),
+    }));
+    // A worker thread ending with sessions open: its sockets would
+    // otherwise stay open, served by the runtime, with nobody to hear them.
+    let engine_of_env = Arc::downgrade(&engine);
+    wake.on_teardown(Box::new(move || {
+        if let Some(engine) = engine_of_env.upgrade() {
+            engine.shutdown(TEARDOWN_CLOSE_CODE, TEARDOWN_CLOSE_REASON, std::time::Duration::ZERO);
+        }
     }));
     Ok(External::new(Server {
         engine,

@@ -15,7 +15,10 @@
 //! that a server the application drops can be collected (a strong reference
 //! here would be a GC root holding it forever). The handle is closed on
 //! Node's thread, when the server is dropped or the environment is torn
-//! down, whichever comes first; a send after that does nothing.
+//! down, whichever comes first; a send after that does nothing. A teardown
+//! of the environment (a worker thread's end) also runs the owner's
+//! `on_teardown` action: the runtime outlives the environment, and what it
+//! serves for it must not.
 
 use std::ffi::{c_int, c_void};
 use std::ptr;
@@ -56,9 +59,13 @@ struct Handle(*mut c_void);
 // that is safe from any thread) and closed on Node's thread.
 unsafe impl Send for Handle {}
 
+/// What the owner does when the environment goes away before it.
+type Teardown = Box<dyn FnOnce() + Send>;
+
 pub struct UvWake {
     env: sys::napi_env,
     handle: Mutex<Option<Handle>>,
+    teardown: Mutex<Option<Teardown>>,
 }
 
 // `env` is only used on Node's thread (in `close`).
@@ -100,6 +107,7 @@ impl UvWake {
         let wake = Arc::new(UvWake {
             env,
             handle: Mutex::new(Some(Handle(handle))),
+            teardown: Mutex::new(None),
         });
         let hook_arg = Arc::into_raw(wake.clone()) as *mut c_void;
         let hooked = check(
@@ -111,6 +119,11 @@ impl UvWake {
             unsafe { drop(Arc::from_raw(hook_arg as *const UvWake)) };
         }
         hooked.map(|()| wake)
+    }
+
+    /// Run `action` if the environment is torn down while this is open.
+    pub fn on_teardown(&self, action: Teardown) {
+        *self.teardown.lock() = Some(action);
     }
 
     /// Ask for a call of the function on Node's thread. From any thread.
@@ -158,6 +171,7 @@ impl UvWake {
     /// Close the handle and forget the teardown hook; on Node's thread, when
     /// the server is dropped.
     pub fn release(wake: Arc<UvWake>) {
+        wake.teardown.lock().take();
         wake.close();
         let hook_arg = Arc::as_ptr(&wake) as *mut c_void;
         let status = unsafe { sys::napi_remove_env_cleanup_hook(wake.env, Some(on_env_teardown), hook_arg) };
@@ -223,8 +237,14 @@ unsafe extern "C" fn on_closed(handle: *mut c_void) {
 }
 
 /// Node's environment is going away (process exit, a worker's end): an open
-/// handle would keep its loop from closing. The hook's reference stays with
-/// the server, whose drop releases it.
+/// handle would keep its loop from closing, and the owner has its own
+/// teardown. The hook's reference stays with the server, whose drop
+/// releases it.
 unsafe extern "C" fn on_env_teardown(arg: *mut c_void) {
-    (*(arg as *const UvWake)).close();
+    let wake = &*(arg as *const UvWake);
+    wake.close();
+    let action = wake.teardown.lock().take();
+    if let Some(action) = action {
+        action();
+    }
 }

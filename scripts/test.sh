@@ -24,4 +24,4 @@ node --test --test-concurrency=2 __test__/*.test.js
 echo "== node:test, WebSocket suites with SOCKJS_THREADS=1"
 SOCKJS_THREADS=1 node --test --test-concurrency=2 __test__/websocket.test.js __test__/websocket-hostile.test.js \
   __test__/websocket-load.test.js __test__/websocket-tls.test.js __test__/backpressure.test.js __test__/broadcast.test.js \
-  __test__/client-node.test.js
+  __test__/client-node.test.js __test__/workers.test.js

@@ -13,6 +13,7 @@ const EventEmitter = require('node:events');
 const http = require('node:http');
 const net = require('node:net');
 const path = require('node:path');
+const { execFile } = require('node:child_process');
 const { Readable } = require('node:stream');
 const WebSocket = require('ws');
 
@@ -669,4 +670,21 @@ describe('internals other projects rely on', () => {
       }
     });
   }
+});
+
+describe('application errors', () => {
+  test("a 'data' listener that throws: the error reaches uncaughtException once, and no other message is lost", async () => {
+    // In a child process: the test runner treats an uncaught exception in its
+    // own process as a failure. sockjs 0.3.24 drops the rest of the batch
+    // ("a2" here); the engine delivers it and rethrows after the batch.
+    const fixture = path.join(__dirname, 'fixtures', 'throwing-listener.js');
+    const stdout = await new Promise((resolve, reject) => {
+      execFile(process.execPath, [fixture], { timeout: 15000 }, (err, out) => (err ? reject(err) : resolve(out)));
+    });
+    const { uncaught, frames } = JSON.parse(stdout);
+    assert.deepEqual(uncaught, ['thrown by the listener']);
+    const messages = (list) => list.flatMap((f) => JSON.parse(f.slice(1)));
+    assert.deepEqual(messages(frames.a), ['a1', 'a2', 'a3']);
+    assert.deepEqual(messages(frames.b), ['b1', 'b2']);
+  });
 });

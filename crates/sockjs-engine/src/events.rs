@@ -7,9 +7,25 @@
 //! batch, never one per message. The waker is told whether it runs on the
 //! thread that made the queue (JavaScript's): there it can run the drain
 //! itself at the end of the current call instead of going through libuv.
+//!
+//! Client messages waiting in the queue are counted: past
+//! `INBOUND_LIMIT`, WebSocket connections stop reading (`poll_room`) until
+//! JavaScript takes the batch, so a client that sends faster than the
+//! application's listeners run is held back by TCP's flow control, as with
+//! sockjs-node, whose reads ran on JavaScript's thread, instead of growing
+//! the queue without bound and handing JavaScript one endless batch.
 
 use parking_lot::Mutex;
+use std::task::{Context, Poll, Waker as TaskWaker};
 use std::thread::ThreadId;
+
+/// Bytes of client messages waiting for JavaScript past which connections
+/// stop reading: about 6,000 messages of 100 bytes, a few milliseconds of
+/// JavaScript's time.
+pub const INBOUND_LIMIT: usize = 1 << 20;
+/// What one waiting message is counted as beyond its text: the event and
+/// the string's header, and JavaScript's work per message.
+const MESSAGE_OVERHEAD: usize = 64;
 
 pub type ConnId = u32;
 pub type ReceiverId = u32;
@@ -42,6 +58,10 @@ struct Inner {
     /// finds the queue empty, in the same critical section, so that no push
     /// can slip between a drain and the next wake.
     notified: bool,
+    /// Bytes of the `Message` events in `events` (with their overhead).
+    inbound: usize,
+    /// Connections that stopped reading, to wake when the batch is taken.
+    held: Vec<TaskWaker>,
 }
 
 /// What a drain step takes.
@@ -77,6 +97,8 @@ impl EventQueue {
                 events: Vec::new(),
                 dirty: Vec::new(),
                 notified: false,
+                inbound: 0,
+                held: Vec::new(),
             }),
             wake,
             home: std::thread::current().id(),
@@ -100,15 +122,36 @@ impl EventQueue {
         self.push_all(std::iter::once(event));
     }
 
-    pub fn push_all(&self, events: impl IntoIterator<Item = Event>) {
-        let wake = {
+    /// Queue `events`. Returns whether the client messages waiting are
+    /// still within `INBOUND_LIMIT` (a connection that gets `false` should
+    /// stop reading: see `poll_room`).
+    pub fn push_all(&self, events: impl IntoIterator<Item = Event>) -> bool {
+        let (wake, room) = {
             let mut inner = self.inner.lock();
-            inner.events.extend(events);
-            !inner.events.is_empty() && !std::mem::replace(&mut inner.notified, true)
+            for event in events {
+                if let Event::Message(_, text) = &event {
+                    inner.inbound += text.len() + MESSAGE_OVERHEAD;
+                }
+                inner.events.push(event);
+            }
+            let wake = !inner.events.is_empty() && !std::mem::replace(&mut inner.notified, true);
+            (wake, inner.inbound <= INBOUND_LIMIT)
         };
         if wake {
             self.wake();
         }
+        room
+    }
+
+    /// Ready once the client messages waiting are within `INBOUND_LIMIT`;
+    /// until then the task is woken when JavaScript takes the batch.
+    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut inner = self.inner.lock();
+        if inner.inbound <= INBOUND_LIMIT {
+            return Poll::Ready(());
+        }
+        inner.held.push(cx.waker().clone());
+        Poll::Pending
     }
 
     /// Ask for `conn`'s outputs to be collected at the next drain.
@@ -126,12 +169,21 @@ impl EventQueue {
     /// One drain step: the dirty sessions if any, else the events (and from
     /// then on the next push wakes again).
     pub fn take(&self) -> Taken {
-        let mut inner = self.inner.lock();
-        if !inner.dirty.is_empty() {
-            return Taken::Dirty(std::mem::take(&mut inner.dirty));
+        let (events, held) = {
+            let mut inner = self.inner.lock();
+            if !inner.dirty.is_empty() {
+                return Taken::Dirty(std::mem::take(&mut inner.dirty));
+            }
+            inner.notified = false;
+            inner.inbound = 0;
+            (std::mem::take(&mut inner.events), std::mem::take(&mut inner.held))
+        };
+        // The batch is JavaScript's now: the connections read again while
+        // it runs (at most one more batch's worth waits meanwhile).
+        for waker in held {
+            waker.wake();
         }
-        inner.notified = false;
-        Taken::Events(std::mem::take(&mut inner.events))
+        Taken::Events(events)
     }
 }
 
@@ -181,6 +233,36 @@ mod tests {
         assert!(matches!(q.take(), Taken::Events(e) if e.len() == 1));
         q.mark_dirty(4); // after the drain: wakes again
         assert_eq!(wakes.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn past_the_inbound_limit_readers_wait_for_the_batch_to_be_taken() {
+        let (q, _) = counting();
+        let flag = Arc::new(WakeFlag::default());
+        let waker = std::task::Waker::from(flag.clone());
+        let mut cx = Context::from_waker(&waker);
+        let half = "x".repeat(INBOUND_LIMIT / 2);
+        assert!(q.push_all([Event::Message(1, half.clone()), Event::Close(2)]));
+        assert_eq!(q.poll_room(&mut cx), Poll::Ready(()));
+        // Other events do not count; a message that crosses the limit is
+        // still queued, and its sender told to stop.
+        q.push(Event::Log("info", "x".repeat(INBOUND_LIMIT)));
+        assert!(!q.push_all([Event::Message(3, half)]));
+        assert_eq!(q.poll_room(&mut cx), Poll::Pending);
+        assert!(!flag.0.load(Ordering::SeqCst));
+        assert!(matches!(q.take(), Taken::Events(e) if e.len() == 4));
+        assert!(flag.0.load(Ordering::SeqCst), "taking the batch wakes the held reader");
+        assert_eq!(q.poll_room(&mut cx), Poll::Ready(()));
+        assert!(q.push_all([Event::Message(1, "small".into())]));
+    }
+
+    #[derive(Default)]
+    struct WakeFlag(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for WakeFlag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
     }
 
     #[test]

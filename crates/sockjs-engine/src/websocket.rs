@@ -306,6 +306,9 @@ fn unbox<T>(b: Box<T>) -> T {
 enum Turn {
     /// Go round again.
     Again,
+    /// Go round again, but read nothing more until JavaScript has taken
+    /// the client messages waiting for it (see `events::INBOUND_LIMIT`).
+    Hold,
     /// The connection is over: the peer went away, or the network failed.
     Over,
     /// A protocol violation: send this close frame; no handshake is awaited.
@@ -352,6 +355,8 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             .map_or(PONG_TIMEOUT_MS, |o| o.session.heartbeat_ms.min(PONG_TIMEOUT_MS));
         // When the peer must have answered the last ping (engine ms).
         let mut pong_deadline: Option<u64> = None;
+        // Reading waits for JavaScript to take the messages queued for it.
+        let mut held = false;
         let outcome: Result<(), String> = loop {
             // Carry out what the session asked for.
             let (writes, ends) = take_outputs(&conn);
@@ -377,7 +382,11 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
 
             schedule_deadline(&engine, &conn, pong_deadline);
             let turn = tokio::select! {
-                incoming = ws.next() => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
+                incoming = ws.next(), if !held => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
+                () = std::future::poll_fn(|cx| engine.events.poll_room(cx)), if held => {
+                    held = false;
+                    Turn::Again
+                }
                 () = std::future::poll_fn(|cx| conn.task_wake().poll_woken(cx)) => {
                     let timer_due = {
                         let mut st = conn.state.lock();
@@ -385,7 +394,7 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                         std::mem::take(&mut st.timer_due)
                     };
                     if timer_due {
-                        on_timer(&engine, &conn, &mut pong_deadline, pong_timeout)
+                        on_timer(&engine, &conn, &mut pong_deadline, pong_timeout, held)
                     } else {
                         Turn::Again
                     }
@@ -393,6 +402,7 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             };
             match turn {
                 Turn::Again => {}
+                Turn::Hold => held = true,
                 Turn::Over => break Ok(()),
                 Turn::Fail(code, reason) => {
                     Box::pin(fail_connection(&mut ws, code, reason)).await;
@@ -477,10 +487,11 @@ fn on_incoming(
             engine.finish(conn, None);
             return Turn::PeerClosed;
         }
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(()),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(true),
     };
     match delivered {
-        Ok(()) => Turn::Again,
+        Ok(true) => Turn::Again,
+        Ok(false) => Turn::Hold,
         Err((code, reason)) => {
             engine.finish(conn, None);
             Turn::Close(code, reason)
@@ -490,11 +501,16 @@ fn on_incoming(
 
 /// The timer task woke the connection: the peer may have missed its pong
 /// deadline, or a heartbeat may be due (or neither: the deadline moved).
-fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, pong_timeout: u64) -> Turn {
+/// While reading is `held`, an unanswered ping is forgiven: its pong may
+/// be waiting behind the messages not read yet.
+fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, pong_timeout: u64, held: bool) -> Turn {
     let now = engine.clock.now();
     let mut st = conn.state.lock();
     if pong_deadline.is_some_and(|at| at <= now) {
         *pong_deadline = None;
+        if held {
+            return Turn::Again;
+        }
         if !st.session.close(now, 3000, "No response from heartbeat") {
             st.session.terminate(3000, "No response from heartbeat");
         }
@@ -584,25 +600,27 @@ async fn open<T: IntoStream>(
     Ok((ws, ending))
 }
 
-/// Hand a client frame's messages to the application. `Err` carries the
-/// close code for a frame the SockJS transport cannot decode.
-fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<(), (u16, &'static str)> {
+/// Hand a client frame's messages to the application: `Ok(false)` when
+/// the messages waiting for it are past the limit (stop reading for now).
+/// `Err` carries the close code for a frame the SockJS transport cannot
+/// decode.
+fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<bool, (u16, &'static str)> {
     let messages = match kind {
         Kind::Raw => vec![text.to_owned()],
         Kind::Sockjs => match decode::websocket_frame(text) {
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(true),
             Ok(Some(messages)) => messages,
             // As sockjs-node: a WebSocket close with 3000, no SockJS frame
             // (the reference suite expects the connection to end at once).
             Err(_) => return Err((3000, "Broken framing.")),
         },
     };
-    if conn.state.lock().session.accepts_messages() {
-        engine
-            .events
-            .push_all(messages.into_iter().map(|m| Event::Message(conn.id, m)));
+    if !conn.state.lock().session.accepts_messages() {
+        return Ok(true);
     }
-    Ok(())
+    Ok(engine
+        .events
+        .push_all(messages.into_iter().map(|m| Event::Message(conn.id, m))))
 }
 
 /// The session's outputs for the task to write: texts to send, and whether

@@ -34,6 +34,7 @@ const EV_SOCKET_WRITE = 6;
 const EV_SOCKET_END = 7;
 const EV_LOG = 8;
 const EV_DRAIN = 9;
+const EV_SOCKET_RESUME = 10;
 // Bits of a request plan's flags (src/lib.rs); the kind follows from bit 8.
 const PLAN_END = 1;
 const PLAN_OPENED = 2;
@@ -239,6 +240,11 @@ class Server extends EventEmitter {
               this._sockets.delete(id);
               socket.end();
             }
+            break;
+          }
+          case EV_SOCKET_RESUME: {
+            const socket = this._sockets.get(id);
+            if (socket) socket.resume();
             break;
           }
           case EV_LOG: {
@@ -474,10 +480,14 @@ Server.prototype.announce = function announce(session) {
   });
 };
 
-// A socket without a file descriptor (TLS): its bytes go through the engine.
+// A socket without a file descriptor (TLS): its bytes go through the engine,
+// which asks for a pause while the WebSocket is not reading them (the
+// application has over 1 MiB of messages to take) and resumes it after.
 Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
   this._sockets.set(id, socket);
-  socket.on('data', (chunk) => this._engine.pipeFeed(id, chunk));
+  socket.on('data', (chunk) => {
+    if (!this._engine.pipeFeed(id, chunk)) socket.pause();
+  });
   const ended = () => {
     if (this._sockets.get(id) === socket) {
       this._sockets.delete(id);

@@ -10,7 +10,7 @@ const http = require('node:http');
 const { Readable } = require('node:stream');
 const WebSocket = require('ws');
 const { sockjs } = require('./helpers/app.js');
-const { withTimeout } = require('./helpers/ws-frames.js');
+const { withTimeout, floodSlowListener, inboundBatchLimit } = require('./helpers/ws-frames.js');
 
 const T = 10000;
 
@@ -168,59 +168,18 @@ test('a session over max_buffered_bytes is closed with a log line instead of gro
 });
 
 test("a client sending faster than the application's listener runs is held back: bounded batches, nothing lost, in order", async () => {
-  // The engine stops reading a WebSocket while more than 1 MiB of client
-  // messages (each counted with 64 bytes of overhead: INBOUND_LIMIT and
-  // MESSAGE_OVERHEAD in crates/sockjs-engine/src/events.rs) wait for
-  // JavaScript, which takes them all at once. So one turn of the event loop
-  // gets at most one such batch (the listener here writes nothing, so there
-  // is one drain per turn), however fast the client sends; before, the
-  // messages that came in while a batch ran all made the next one, and the
-  // batches and the queue grew with the flood.
   const total = 100000;
   const size = 100;
-  const perBatch = Math.ceil((1 << 20) / (size + 64)) + 1;
   const { server, base, close } = await startServer({});
   const connP = nextConnection(server);
   const ws = new WebSocket(`ws://${base}/websocket`);
-  let ticking = true;
   try {
     await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
-    const conn = await connP;
-    // Turns of the event loop, counted by an immediate that re-arms itself.
-    let turn = 0;
-    const tick = () => {
-      turn += 1;
-      if (ticking) setImmediate(tick);
-    };
-    setImmediate(tick);
-    let received = 0;
-    let outOfOrder = 0;
-    let batchTurn = -1;
-    let batch = 0;
-    let largestBatch = 0;
-    const done = new Promise((resolve) => {
-      conn.on('data', (message) => {
-        if (Number(message.slice(0, 8)) !== received) outOfOrder += 1;
-        received += 1;
-        if (turn !== batchTurn) {
-          batchTurn = turn;
-          batch = 0;
-        }
-        batch += 1;
-        largestBatch = Math.max(largestBatch, batch);
-        // A listener slower than the network: ~5 us per message.
-        const until = process.hrtime.bigint() + 5000n;
-        while (process.hrtime.bigint() < until);
-        if (received === total) resolve();
-      });
-    });
-    const filler = 'x'.repeat(size - 8);
-    for (let i = 0; i < total; i++) ws.send(String(i).padStart(8, '0') + filler);
-    await withTimeout(done, 60000, `all ${total} messages (received ${received})`);
+    const { outOfOrder, largestBatch } = await floodSlowListener(await connP, ws, { total, size });
     assert.equal(outOfOrder, 0);
-    assert.ok(largestBatch <= perBatch, `at most ${perBatch} messages in one turn, saw ${largestBatch}`);
+    const limit = inboundBatchLimit(size);
+    assert.ok(largestBatch <= limit, `at most ${limit} messages in one turn, saw ${largestBatch}`);
   } finally {
-    ticking = false;
     ws.terminate();
     await close();
   }

@@ -133,6 +133,49 @@ test('websocket over TLS: 2,000 messages sent at once come back in order, then a
   });
 });
 
+test("websocket over TLS: a client sending faster than the listener runs is held back through Node's socket, nothing lost", async () => {
+  // The bridged pipe: past 1 MiB of unread bytes the engine has Node pause
+  // the TLS socket, and resumes it once it has read half of them (see
+  // crates/sockjs-engine/src/bridge.rs), so the engine's limit on waiting
+  // messages holds here too.
+  if (!certificate) certificate = selfSignedCertificate();
+  const server = https.createServer(certificate);
+  const raw = sockjs.createServer({ log: () => {} });
+  const connP = withTimeout(new Promise((resolve) => raw.once('connection', resolve)), T, "the server's 'connection'");
+  raw.installHandlers(server, { prefix: '/raw' });
+  // The server side's TLS socket: how often it was paused and resumed.
+  const flow = { pauses: 0, resumes: 0, paused: false };
+  server.on('secureConnection', (socket) => {
+    const { pause, resume } = socket;
+    socket.pause = function countedPause() {
+      flow.pauses += 1;
+      flow.paused = true;
+      return pause.call(this);
+    };
+    socket.resume = function countedResume() {
+      if (flow.paused) flow.resumes += 1;
+      flow.paused = false;
+      return resume.call(this);
+    };
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const ws = new WebSocket(`wss://127.0.0.1:${server.address().port}/raw/websocket`, { rejectUnauthorized: false });
+  try {
+    await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
+    const size = 100;
+    const { outOfOrder, largestBatch } = await W.floodSlowListener(await connP, ws, { total: 100000, size });
+    assert.equal(outOfOrder, 0);
+    const limit = W.inboundBatchLimit(size);
+    assert.ok(largestBatch <= limit, `at most ${limit} messages in one turn, saw ${largestBatch}`);
+    assert.ok(flow.pauses > 0, 'the TLS socket was paused');
+    assert.equal(flow.resumes, flow.pauses, 'and resumed after each pause');
+  } finally {
+    ws.terminate();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 test('websocket over TLS: a server close sends c[3000,"Go away!"] and a close frame, and the close event fires once', async () => {
   await withTlsSession('bye', async (app, { ws, nextFrame }) => {
     const conn = await app.nextConnection();

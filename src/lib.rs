@@ -138,6 +138,7 @@ pub const EV_SOCKET_WRITE: u32 = 6;
 pub const EV_SOCKET_END: u32 = 7;
 pub const EV_LOG: u32 = 8;
 pub const EV_DRAIN: u32 = 9;
+pub const EV_SOCKET_RESUME: u32 = 10;
 
 /// What a handle holds.
 pub struct Server {
@@ -345,14 +346,16 @@ pub fn pipe_websocket(server: &External<Server>, install: u32, raw: bool, key: S
     server.engine.pipe_websocket(start_of(install, raw, key, &head))
 }
 
+/// Bytes from the bridged socket. `false`: pause the socket until the
+/// session's `EV_SOCKET_RESUME`.
 #[napi(catch_unwind)]
-pub fn pipe_feed(server: &External<Server>, conn: u32, bytes: BufferSlice<'_>) {
-    server.engine.pipe_feed(conn, Some(bytes.to_vec()));
+pub fn pipe_feed(server: &External<Server>, conn: u32, bytes: BufferSlice<'_>) -> bool {
+    server.engine.pipe_feed(conn, Some(bytes.to_vec()))
 }
 
 #[napi(catch_unwind)]
 pub fn pipe_end(server: &External<Server>, conn: u32) {
-    server.engine.pipe_feed(conn, None);
+    let _ = server.engine.pipe_feed(conn, None);
 }
 
 #[napi(catch_unwind)]
@@ -534,6 +537,7 @@ pub fn drain(server: &External<Server>, mut codes_out: Uint32ArraySlice) -> Even
                 (EV_SOCKET_WRITE, c)
             }
             Event::SocketEnd(c) => (EV_SOCKET_END, c),
+            Event::SocketResume(c) => (EV_SOCKET_RESUME, c),
             Event::Log(severity, line) => {
                 strings.push(severity.to_owned());
                 strings.push(line);

@@ -587,7 +587,68 @@ async function openWatchedSession(server, port, ms = DEFAULT_TIMEOUT) {
   }
 }
 
+/**
+ * The most messages of `size` bytes one turn of the event loop can deliver
+ * to a listener that writes nothing: the engine stops reading a WebSocket
+ * while more than 1 MiB of client messages, each counted with 64 bytes
+ * more, wait for JavaScript (INBOUND_LIMIT and MESSAGE_OVERHEAD in
+ * crates/sockjs-engine/src/events.rs), and JavaScript takes them all at
+ * once, one drain per turn when the listener writes nothing. Without that
+ * limit the messages that came in while a batch ran all made the next one,
+ * and batches grew with the flood.
+ */
+function inboundBatchLimit(size) {
+  return Math.ceil((1 << 20) / (size + 64)) + 1;
+}
+
+/**
+ * Send `total` numbered messages of `size` bytes (a raw WebSocket's) from
+ * the `ws` client at once, while `conn`'s 'data' listener takes ~5 us each,
+ * slower than the network. Resolves, once all have arrived, with how many
+ * came out of order and the most that one turn of the event loop delivered.
+ */
+async function floodSlowListener(conn, ws, { total, size, ms = 60000 }) {
+  // Turns of the event loop, counted by an immediate that re-arms itself.
+  let turn = 0;
+  let ticking = true;
+  const tick = () => {
+    turn += 1;
+    if (ticking) setImmediate(tick);
+  };
+  setImmediate(tick);
+  let received = 0;
+  let outOfOrder = 0;
+  let batchTurn = -1;
+  let batch = 0;
+  let largestBatch = 0;
+  const done = new Promise((resolve) => {
+    conn.on('data', (message) => {
+      if (Number(message.slice(0, 8)) !== received) outOfOrder += 1;
+      received += 1;
+      if (turn !== batchTurn) {
+        batchTurn = turn;
+        batch = 0;
+      }
+      batch += 1;
+      largestBatch = Math.max(largestBatch, batch);
+      const until = process.hrtime.bigint() + 5000n;
+      while (process.hrtime.bigint() < until);
+      if (received === total) resolve();
+    });
+  });
+  const filler = 'x'.repeat(size - 8);
+  for (let i = 0; i < total; i++) ws.send(String(i).padStart(8, '0') + filler);
+  try {
+    await withTimeout(done, ms, `all ${total} messages (received ${received})`);
+  } finally {
+    ticking = false;
+  }
+  return { outOfOrder, largestBatch };
+}
+
 module.exports = {
+  floodSlowListener,
+  inboundBatchLimit,
   openWatchedSession,
   sessionPath,
   arrayFrame,

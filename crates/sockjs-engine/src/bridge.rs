@@ -7,9 +7,16 @@
 //! as one `SocketEnd`. The stream is read and written by the connection's
 //! task itself: no pipe in between, and no second task to carry bytes
 //! across it (one copy and one task wake-up fewer each way).
+//!
+//! The bytes fed but not read yet are counted (`PipeLevel`): past
+//! `PIPE_LIMIT`, `pipe_feed` tells JavaScript to pause its socket, and the
+//! stream sends `SocketResume` once it has read them down to half. So a
+//! connection that stops reading (see `events::INBOUND_LIMIT`) holds the
+//! client back through Node's socket too.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
@@ -22,11 +29,53 @@ use crate::Engine;
 
 /// Chunks from JavaScript; `None` once its socket ended.
 pub type Feed = mpsc::UnboundedReceiver<Option<Vec<u8>>>;
+/// Where `pipe_feed` sends them.
+pub type Feeder = mpsc::UnboundedSender<Option<Vec<u8>>>;
+
+/// Unread bytes past which JavaScript pauses its socket.
+pub const PIPE_LIMIT: usize = 1 << 20;
+
+/// How much JavaScript fed that the stream has not read, and whether
+/// JavaScript was told to pause. Shared by `pipe_feed` (JavaScript's
+/// thread) and the stream (the connection's task); whichever side sees the
+/// level back at half first takes the pause back, so that a pause is never
+/// left without its resume.
+#[derive(Default)]
+pub struct PipeLevel {
+    unread: AtomicUsize,
+    paused: AtomicBool,
+}
+
+impl PipeLevel {
+    /// `n` bytes were fed: whether JavaScript may go on feeding.
+    pub fn fed(&self, n: usize) -> bool {
+        self.count(n) || self.pause()
+    }
+
+    /// Whether the level is still within the limit with `n` more bytes.
+    fn count(&self, n: usize) -> bool {
+        self.unread.fetch_add(n, Ordering::SeqCst) + n <= PIPE_LIMIT
+    }
+
+    /// JavaScript pauses, unless the stream read the level down to half
+    /// meanwhile, before it could see the pause: then the pause is taken
+    /// back (`true`: go on feeding).
+    fn pause(&self) -> bool {
+        self.paused.store(true, Ordering::SeqCst);
+        self.unread.load(Ordering::SeqCst) <= PIPE_LIMIT / 2 && self.paused.swap(false, Ordering::SeqCst)
+    }
+
+    /// `n` bytes were read: whether JavaScript must be told to resume.
+    fn read(&self, n: usize) -> bool {
+        self.unread.fetch_sub(n, Ordering::SeqCst) - n <= PIPE_LIMIT / 2 && self.paused.swap(false, Ordering::SeqCst)
+    }
+}
 
 pub struct BridgeStream {
     engine: Arc<Engine>,
     id: ConnId,
     feed: Feed,
+    level: Arc<PipeLevel>,
     /// The chunk being read, and how much of it was.
     chunk: Vec<u8>,
     taken: usize,
@@ -37,11 +86,12 @@ pub struct BridgeStream {
 }
 
 impl BridgeStream {
-    pub fn new(engine: Arc<Engine>, id: ConnId, feed: Feed) -> BridgeStream {
+    pub fn new(engine: Arc<Engine>, id: ConnId, feed: Feed, level: Arc<PipeLevel>) -> BridgeStream {
         BridgeStream {
             engine,
             id,
             feed,
+            level,
             chunk: Vec::new(),
             taken: 0,
             fed_all: false,
@@ -76,7 +126,12 @@ impl AsyncRead for BridgeStream {
                 return Poll::Ready(Ok(()));
             }
             match ready!(this.feed.poll_recv(cx)) {
-                Some(Some(bytes)) => this.chunk = bytes,
+                Some(Some(bytes)) => {
+                    if this.level.read(bytes.len()) {
+                        this.engine.events.push(Event::SocketResume(this.id));
+                    }
+                    this.chunk = bytes;
+                }
                 Some(None) | None => this.fed_all = true,
             }
         }
@@ -126,21 +181,76 @@ mod tests {
     async fn reads_give_every_byte_in_order_through_small_buffers_then_the_end() {
         let (feed, rx) = mpsc::unbounded_channel();
         let chunks: Vec<Vec<u8>> = vec![(0..1000).map(|i| i as u8).collect(), vec![7; 500], vec![9; 1]];
+        let level = Arc::new(PipeLevel::default());
         for chunk in &chunks {
+            assert!(level.fed(chunk.len()));
             feed.send(Some(chunk.clone())).unwrap();
         }
         feed.send(None).unwrap();
-        let mut stream = BridgeStream::new(engine(), 1, rx);
+        let mut stream = BridgeStream::new(engine(), 1, rx, level);
         let got = read_all_by(&mut stream, 300, 100).await;
         assert_eq!(got, chunks.concat());
         assert!(stream.chunk.is_empty(), "a chunk read whole is freed");
     }
 
     #[tokio::test]
+    async fn past_the_limit_javascript_pauses_and_hears_resume_once_half_is_read() {
+        let engine = engine();
+        let level = Arc::new(PipeLevel::default());
+        let (feed, rx) = mpsc::unbounded_channel();
+        let mut fed = 0;
+        let mut chunks = 0;
+        while level.fed(64 << 10) {
+            feed.send(Some(vec![1; 64 << 10])).unwrap();
+            fed += 64 << 10;
+            chunks += 1;
+            assert!(chunks <= 20, "JavaScript is told to pause past the limit");
+        }
+        feed.send(Some(vec![1; 64 << 10])).unwrap();
+        fed += 64 << 10;
+        assert_eq!(fed, PIPE_LIMIT + (64 << 10));
+        let mut stream = BridgeStream::new(engine.clone(), 3, rx, level.clone());
+        // Reading down to half the limit sends one SocketResume, no more.
+        let mut buf = vec![0; 64 << 10];
+        let mut resumed_after = None;
+        for read in 1..=chunks + 1 {
+            let n = tokio::io::AsyncReadExt::read(&mut stream, &mut buf).await.unwrap();
+            assert_eq!(n, 64 << 10);
+            if resumed_after.is_none() && !engine.drain().is_empty() {
+                resumed_after = Some(read);
+            }
+        }
+        assert_eq!(
+            resumed_after,
+            Some(9),
+            "resumed once 9 of 17 chunks were read (half the limit left)"
+        );
+        assert!(engine.drain().is_empty());
+        assert!(level.fed(1), "feeding goes on");
+    }
+
+    #[test]
+    fn a_pause_is_taken_back_by_whichever_side_sees_the_level_at_half_first() {
+        // The stream reads everything between the feeder's count and its
+        // pause: the feeder finds the level low and goes on, no resume.
+        let level = PipeLevel::default();
+        assert!(level.count(PIPE_LIMIT));
+        assert!(!level.count(10));
+        assert!(!level.read(PIPE_LIMIT + 10), "not paused yet: no resume");
+        assert!(level.pause(), "the feeder sees it all read and goes on");
+        // The usual order: paused, then read down to half, then one resume.
+        assert!(!level.count(PIPE_LIMIT + 1));
+        assert!(!level.pause());
+        assert!(!level.read(PIPE_LIMIT / 2), "above half: still paused");
+        assert!(level.read(1), "at half: resume");
+        assert!(!level.read(PIPE_LIMIT / 2), "once");
+    }
+
+    #[tokio::test]
     async fn writes_become_socket_writes_in_order_and_the_end_comes_once() {
         let engine = engine();
         let (_feed, rx) = mpsc::unbounded_channel();
-        let mut stream = BridgeStream::new(engine.clone(), 5, rx);
+        let mut stream = BridgeStream::new(engine.clone(), 5, rx, Arc::default());
         stream.write_all(b"ab").await.unwrap();
         stream.write_all(b"cd").await.unwrap();
         stream.shutdown().await.unwrap();

@@ -46,6 +46,8 @@ pub enum Event {
     SocketWrite(ConnId, Vec<u8>),
     /// End a bridged socket.
     SocketEnd(ConnId),
+    /// Resume a bridged socket paused by `pipe_feed` (see `bridge`).
+    SocketResume(ConnId),
     /// A line for the application's log: severity, message.
     Log(&'static str, String),
 }

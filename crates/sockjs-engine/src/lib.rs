@@ -180,8 +180,8 @@ pub struct Engine {
     timers: Arc<timers::Timers>,
     next_conn: AtomicU32,
     next_receiver: AtomicU32,
-    /// Feeds of bridged WebSocket byte pipes.
-    pipes: Mutex<HashMap<ConnId, tokio::sync::mpsc::UnboundedSender<Option<Vec<u8>>>>>,
+    /// Feeds of bridged WebSocket byte pipes, and how full each is.
+    pipes: Mutex<HashMap<ConnId, (bridge::Feeder, Arc<bridge::PipeLevel>)>>,
 }
 
 impl Engine {

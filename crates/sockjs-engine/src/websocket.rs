@@ -32,7 +32,7 @@ use tungstenite::protocol::frame::Frame;
 use tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tungstenite::{Error as WsError, Message};
 
-use crate::bridge::BridgeStream;
+use crate::bridge::{BridgeStream, PipeLevel};
 use crate::direct::SocketOut;
 use crate::spill::SpillReader;
 use crate::ws_stream::WsStream;
@@ -141,8 +141,9 @@ impl Engine {
         let conn = self.new_websocket_conn(&start, None);
         let id = conn.id;
         let (feed_tx, feed_rx) = mpsc::unbounded_channel();
-        self.pipes.lock().insert(id, feed_tx);
-        let stream = BridgeStream::new(self.clone(), id, feed_rx);
+        let level = Arc::new(PipeLevel::default());
+        self.pipes.lock().insert(id, (feed_tx, level.clone()));
+        let stream = BridgeStream::new(self.clone(), id, feed_rx, level);
         crate::runtime::get().spawn(self.clone().guarded(
             conn.clone(),
             serve(self.clone(), conn, Box::new(Opening { start, stream })),
@@ -150,12 +151,19 @@ impl Engine {
         id
     }
 
-    /// Bytes from a bridged socket; `None` when it ended.
-    pub fn pipe_feed(&self, id: ConnId, bytes: Option<Vec<u8>>) {
+    /// Bytes from a bridged socket; `None` when it ended. Returns whether
+    /// JavaScript may go on feeding: `false` asks it to pause its socket
+    /// until a `SocketResume` (see `bridge`).
+    pub fn pipe_feed(&self, id: ConnId, bytes: Option<Vec<u8>>) -> bool {
         let pipes = self.pipes.lock();
-        if let Some(tx) = pipes.get(&id) {
-            let _ = tx.send(bytes);
+        let Some((tx, level)) = pipes.get(&id) else {
+            return true;
+        };
+        let n = bytes.as_ref().map_or(0, Vec::len);
+        if tx.send(bytes).is_err() {
+            return true;
         }
+        level.fed(n)
     }
 
     /// A new session, already open: the application hears of it on this

@@ -35,6 +35,8 @@ const EV_SOCKET_END = 7;
 const EV_LOG = 8;
 const EV_DRAIN = 9;
 const EV_SOCKET_RESUME = 10;
+// On a bridged socket: its write() returned false and 'drain' is awaited.
+const kFull = Symbol('sockjs.socketFull');
 // Bits of a request plan's flags (src/lib.rs); the kind follows from bit 8.
 const PLAN_END = 1;
 const PLAN_OPENED = 2;
@@ -231,7 +233,7 @@ class Server extends EventEmitter {
           case EV_SOCKET_WRITE: {
             const bytes = buffers[bi++];
             const socket = this._sockets.get(id);
-            if (socket && !socket.destroyed) socket.write(bytes);
+            if (socket && !socket.destroyed && !socket.write(bytes)) this.socketFull(id, socket);
             break;
           }
           case EV_SOCKET_END: {
@@ -483,6 +485,19 @@ Server.prototype.announce = function announce(session) {
 // A socket without a file descriptor (TLS): its bytes go through the engine,
 // which asks for a pause while the WebSocket is not reading them (the
 // application has over 1 MiB of messages to take) and resumes it after.
+// A bridged socket's write() returned false: the engine writes nothing more
+// to it until it drains (so the session's buffer, not Node's, holds what a
+// slow client has not taken, under the same limits as an adopted socket).
+Server.prototype.socketFull = function socketFull(id, socket) {
+  if (socket[kFull]) return;
+  socket[kFull] = true;
+  this._engine.pipeBlocked(id, true);
+  socket.once('drain', () => {
+    socket[kFull] = false;
+    if (this._sockets.get(id) === socket) this._engine.pipeBlocked(id, false);
+  });
+};
+
 Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
   this._sockets.set(id, socket);
   socket.on('data', (chunk) => {

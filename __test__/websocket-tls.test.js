@@ -176,6 +176,56 @@ test("websocket over TLS: a client sending faster than the listener runs is held
   }
 });
 
+test("websocket over TLS: a client that does not read fills the session's buffer, not Node's socket; past max_buffered_bytes it is closed", async () => {
+  // Node's TLS socket would take every write (0.3.24: 2 GB in 4 s to such a
+  // client). The engine stops writing to it once its write() returns false,
+  // until 'drain' (see crates/sockjs-engine/src/bridge.rs), so what the
+  // client does not take waits in the session, under its limits.
+  if (!certificate) certificate = selfSignedCertificate();
+  const server = https.createServer(certificate);
+  const logs = [];
+  const highWater = 256 * 1024;
+  const raw = sockjs.createServer({ log: (severity, line) => logs.push([severity, line]), high_water_mark: highWater, max_buffered_bytes: 8 << 20 });
+  const connP = withTimeout(new Promise((resolve) => raw.once('connection', resolve)), T, "the server's 'connection'");
+  raw.installHandlers(server, { prefix: '/raw' });
+  let serverSocket = null;
+  server.on('secureConnection', (socket) => {
+    serverSocket = socket;
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const ws = new WebSocket(`wss://127.0.0.1:${server.address().port}/raw/websocket`, { rejectUnauthorized: false });
+  try {
+    await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
+    const conn = await connP;
+    ws._socket.pause(); // the client stops reading
+    const chunk = 'y'.repeat(16 * 1024);
+    // Write while write() allows, then wait for the engine to have tried
+    // its socket, 20 times: the session fills while Node's socket stays small.
+    let written = 0;
+    let largestNodeBuffer = 0;
+    for (let round = 0; round < 20; round++) {
+      for (let i = 0; i < 1000 && conn.write(chunk); i++) written += chunk.length;
+      await new Promise((resolve) => setImmediate(resolve));
+      largestNodeBuffer = Math.max(largestNodeBuffer, serverSocket.writableLength);
+    }
+    assert.ok(conn.bufferedAmount >= highWater, `the session holds what waits (${conn.bufferedAmount} bytes)`);
+    assert.ok(largestNodeBuffer <= 4 << 20, `Node's socket held at most ${largestNodeBuffer} bytes`);
+    assert.ok(written < 64 << 20, `write() turned false (after ${written} bytes)`);
+    // Writes past max_buffered_bytes close the session, as over an adopted socket.
+    const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
+    for (let i = 0; i < 1000 && conn.readyState === 1; i++) conn.write(chunk);
+    await closed;
+    assert.ok(
+      logs.some(([severity, line]) => severity === 'error' && line.includes('max_buffered_bytes')),
+      `a log line names the limit: ${JSON.stringify(logs.filter(([sev]) => sev === 'error'))}`,
+    );
+  } finally {
+    ws.terminate();
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 test('websocket over TLS: a server close sends c[3000,"Go away!"] and a close frame, and the close event fires once', async () => {
   await withTlsSession('bye', async (app, { ws, nextFrame }) => {
     const conn = await app.nextConnection();

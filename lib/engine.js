@@ -95,6 +95,7 @@ class Engine {
   pipeWebsocket(install, raw, key, head) { return native.pipeWebsocket(this.handle, install, raw, key, head); }
   pipeFeed(conn, bytes) { return native.pipeFeed(this.handle, conn, bytes); }
   pipeEnd(conn) { return native.pipeEnd(this.handle, conn); }
+  pipeBlocked(conn, blocked) { return native.pipeBlocked(this.handle, conn, blocked); }
   receiverAborted(receiver) { return native.receiverAborted(this.handle, receiver); }
   send(conn, message) { return native.send(this.handle, conn, message); }
   broadcast(message, conns) { return native.broadcast(this.handle, message, conns); }

@@ -353,6 +353,13 @@ pub fn pipe_feed(server: &External<Server>, conn: u32, bytes: BufferSlice<'_>) -
     server.engine.pipe_feed(conn, Some(bytes.to_vec()))
 }
 
+/// The bridged socket's `write` returned false (`true`), or it drained
+/// (`false`).
+#[napi(catch_unwind)]
+pub fn pipe_blocked(server: &External<Server>, conn: u32, blocked: bool) {
+    server.engine.pipe_blocked(conn, blocked);
+}
+
 #[napi(catch_unwind)]
 pub fn pipe_end(server: &External<Server>, conn: u32) {
     let _ = server.engine.pipe_feed(conn, None);

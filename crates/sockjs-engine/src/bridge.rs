@@ -12,7 +12,12 @@
 //! `PIPE_LIMIT`, `pipe_feed` tells JavaScript to pause its socket, and the
 //! stream sends `SocketResume` once it has read them down to half. So a
 //! connection that stops reading (see `events::INBOUND_LIMIT`) holds the
-//! client back through Node's socket too.
+//! client back through Node's socket too. The other way, JavaScript says
+//! when its socket's `write` returned false (`pipe_blocked`) and when it
+//! drained: meanwhile the stream takes no writes, so the session's
+//! buffer, `bufferedAmount` and `max_buffered_bytes` see a slow client as
+//! they do over an adopted socket, and Node's socket does not buffer
+//! without bound.
 
 use std::io;
 use std::pin::Pin;
@@ -20,6 +25,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
@@ -44,6 +50,10 @@ pub const PIPE_LIMIT: usize = 1 << 20;
 pub struct PipeLevel {
     unread: AtomicUsize,
     paused: AtomicBool,
+    /// JavaScript's socket is full: writes wait for it to drain.
+    blocked: AtomicBool,
+    /// The task waiting to write.
+    writer: AtomicWaker,
 }
 
 impl PipeLevel {
@@ -63,6 +73,28 @@ impl PipeLevel {
     fn pause(&self) -> bool {
         self.paused.store(true, Ordering::SeqCst);
         self.unread.load(Ordering::SeqCst) <= PIPE_LIMIT / 2 && self.paused.swap(false, Ordering::SeqCst)
+    }
+
+    /// JavaScript's socket is full (`true`), or drained (`false`).
+    pub fn set_blocked(&self, blocked: bool) {
+        self.blocked.store(blocked, Ordering::SeqCst);
+        if !blocked {
+            self.writer.wake();
+        }
+    }
+
+    /// Ready while JavaScript's socket takes writes.
+    fn poll_unblocked(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.blocked.load(Ordering::SeqCst) {
+            return Poll::Ready(());
+        }
+        self.writer.register(cx.waker());
+        // Drained between the check and the registration: not missed.
+        if self.blocked.load(Ordering::SeqCst) {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
     }
 
     /// `n` bytes were read: whether JavaScript must be told to resume.
@@ -139,11 +171,12 @@ impl AsyncRead for BridgeStream {
 }
 
 impl AsyncWrite for BridgeStream {
-    fn poll_write(self: Pin<&mut Self>, _cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if this.ended {
             return Poll::Ready(Err(io::ErrorKind::BrokenPipe.into()));
         }
+        ready!(this.level.poll_unblocked(cx));
         this.engine.events.push(Event::SocketWrite(this.id, data.to_vec()));
         Poll::Ready(Ok(data.len()))
     }
@@ -170,7 +203,7 @@ impl HoldBeforeClose for BridgeStream {}
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::read_all_by;
+    use crate::test_support::{read_all_by, WakeFlag};
     use tokio::io::AsyncWriteExt;
 
     fn engine() -> Arc<Engine> {
@@ -244,6 +277,26 @@ mod tests {
         assert!(!level.read(PIPE_LIMIT / 2), "above half: still paused");
         assert!(level.read(1), "at half: resume");
         assert!(!level.read(PIPE_LIMIT / 2), "once");
+    }
+
+    #[test]
+    fn a_write_waits_while_javascript_says_its_socket_is_full() {
+        let engine = engine();
+        let level = Arc::new(PipeLevel::default());
+        let (_feed, rx) = mpsc::unbounded_channel();
+        let mut stream = BridgeStream::new(engine.clone(), 4, rx, level.clone());
+        let (flag, waker) = WakeFlag::new();
+        let mut cx = Context::from_waker(&waker);
+        let mut write = |data: &[u8]| Pin::new(&mut stream).poll_write(&mut cx, data).map(Result::unwrap);
+        assert_eq!(write(b"one"), Poll::Ready(3));
+        level.set_blocked(true);
+        assert_eq!(write(b"two"), Poll::Pending, "nothing more while full");
+        assert_eq!(engine.drain(), vec![Event::SocketWrite(4, b"one".to_vec())]);
+        assert!(!flag.woken());
+        level.set_blocked(false);
+        assert!(flag.woken(), "the drain wakes the writer");
+        assert_eq!(write(b"two"), Poll::Ready(3));
+        assert_eq!(engine.drain(), vec![Event::SocketWrite(4, b"two".to_vec())]);
     }
 
     #[tokio::test]

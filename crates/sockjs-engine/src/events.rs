@@ -192,6 +192,7 @@ impl EventQueue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::WakeFlag;
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
@@ -240,8 +241,7 @@ mod tests {
     #[test]
     fn past_the_inbound_limit_readers_wait_for_the_batch_to_be_taken() {
         let (q, _) = counting();
-        let flag = Arc::new(WakeFlag::default());
-        let waker = std::task::Waker::from(flag.clone());
+        let (flag, waker) = WakeFlag::new();
         let mut cx = Context::from_waker(&waker);
         let half = "x".repeat(INBOUND_LIMIT / 2);
         assert!(q.push_all([Event::Message(1, half.clone()), Event::Close(2)]));
@@ -251,20 +251,11 @@ mod tests {
         q.push(Event::Log("info", "x".repeat(INBOUND_LIMIT)));
         assert!(!q.push_all([Event::Message(3, half)]));
         assert_eq!(q.poll_room(&mut cx), Poll::Pending);
-        assert!(!flag.0.load(Ordering::SeqCst));
+        assert!(!flag.woken());
         assert!(matches!(q.take(), Taken::Events(e) if e.len() == 4));
-        assert!(flag.0.load(Ordering::SeqCst), "taking the batch wakes the held reader");
+        assert!(flag.woken(), "taking the batch wakes the held reader");
         assert_eq!(q.poll_room(&mut cx), Poll::Ready(()));
         assert!(q.push_all([Event::Message(1, "small".into())]));
-    }
-
-    #[derive(Default)]
-    struct WakeFlag(std::sync::atomic::AtomicBool);
-
-    impl std::task::Wake for WakeFlag {
-        fn wake(self: Arc<Self>) {
-            self.0.store(true, Ordering::SeqCst);
-        }
     }
 
     #[test]

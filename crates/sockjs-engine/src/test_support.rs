@@ -1,5 +1,8 @@
 //! Helpers the engine's unit tests share.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// A connected pair of sockets on loopback: (client, server).
@@ -23,4 +26,26 @@ pub async fn read_all_by<R: AsyncRead + Unpin>(reader: &mut R, chunk: usize, max
         got.extend_from_slice(&buf[..n]);
     }
     got
+}
+
+/// A waker that records whether it was woken.
+#[derive(Default)]
+pub struct WakeFlag(AtomicBool);
+
+impl WakeFlag {
+    pub fn new() -> (Arc<WakeFlag>, std::task::Waker) {
+        let flag = Arc::new(WakeFlag::default());
+        let waker = std::task::Waker::from(flag.clone());
+        (flag, waker)
+    }
+
+    pub fn woken(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+impl std::task::Wake for WakeFlag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::SeqCst);
+    }
 }

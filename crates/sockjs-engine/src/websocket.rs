@@ -166,6 +166,14 @@ impl Engine {
         level.fed(n)
     }
 
+    /// A bridged socket's `write` returned false (`true`), or it drained
+    /// (`false`): the WebSocket writes nothing more to it until it drains.
+    pub fn pipe_blocked(&self, id: ConnId, blocked: bool) {
+        if let Some((_, level)) = self.pipes.lock().get(&id) {
+            level.set_blocked(blocked);
+        }
+    }
+
     /// A new session, already open: the application hears of it on this
     /// thread's next tick and may write at once; the task sends the open
     /// frame right after the 101 answer.

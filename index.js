@@ -482,9 +482,6 @@ Server.prototype.announce = function announce(session) {
   });
 };
 
-// A socket without a file descriptor (TLS): its bytes go through the engine,
-// which asks for a pause while the WebSocket is not reading them (the
-// application has over 1 MiB of messages to take) and resumes it after.
 // A bridged socket's write() returned false: the engine writes nothing more
 // to it until it drains (so the session's buffer, not Node's, holds what a
 // slow client has not taken, under the same limits as an adopted socket).
@@ -498,6 +495,9 @@ Server.prototype.socketFull = function socketFull(id, socket) {
   });
 };
 
+// A socket without a file descriptor (TLS): its bytes go through the engine,
+// which asks for a pause while the WebSocket is not reading them (the
+// application has over 1 MiB of messages to take) and resumes it after.
 Server.prototype.bridgeSocket = function bridgeSocket(id, socket) {
   this._sockets.set(id, socket);
   socket.on('data', (chunk) => {

@@ -146,7 +146,9 @@ impl EventQueue {
     }
 
     /// Ready once the client messages waiting are within `INBOUND_LIMIT`;
-    /// until then the task is woken when JavaScript takes the batch.
+    /// until then the task is woken when JavaScript takes the batch. (A
+    /// task polled again meanwhile, for a write or a timer, is listed again:
+    /// a few entries at most until the batch is taken and the list emptied.)
     pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut inner = self.inner.lock();
         if inner.inbound <= INBOUND_LIMIT {

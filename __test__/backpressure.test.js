@@ -184,3 +184,62 @@ test("a client sending faster than the application's listener runs is held back:
     await close();
   }
 });
+
+test('a client that floods is held back alone: another connection\'s messages go on arriving meanwhile', async () => {
+  // Each connection has its own share of every batch (CONN_INBOUND_LIMIT in
+  // crates/sockjs-engine/src/events.rs, a quarter of the whole): the
+  // flooder's reads stop at its share, and another's burst, sent while the
+  // flood is under way, is read and delivered in the next batches. With one
+  // limit for all, the flooder filled each batch before the other was read,
+  // and the other got one message per batch.
+  const flood = 100000;
+  const burst = 1000;
+  const size = 100;
+  const { server, base, close } = await startServer({});
+  const conns = [];
+  server.on('connection', (conn) => conns.push(conn));
+  const flooder = new WebSocket(`ws://${base}/websocket`);
+  const other = new WebSocket(`ws://${base}/websocket`);
+  try {
+    const opened = (ws) => new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    await withTimeout(Promise.all([opened(flooder), opened(other)]), T, 'both to open');
+    await withTimeout((async () => {
+      while (conns.length < 2) await new Promise((resolve) => setImmediate(resolve));
+    })(), T, 'both connections');
+    const message = (who, i) => who + String(i).padStart(8, '0') + 'x'.repeat(size - 9);
+    const got = { F: 0, O: 0 };
+    let floodAtBurst = -1;
+    let floodAtOtherDone = -1;
+    let outOfOrder = 0;
+    const done = new Promise((resolve) => {
+      for (const conn of conns) {
+        conn.on('data', (text) => {
+          const who = text[0];
+          if (Number(text.slice(1, 9)) !== got[who]) outOfOrder += 1;
+          got[who] += 1;
+          if (who === 'F' && got.F === flood / 10) {
+            // The flood is under way: the other sends its burst now.
+            floodAtBurst = got.F;
+            for (let i = 0; i < burst; i++) other.send(message('O', i));
+          }
+          if (who === 'O' && got.O === burst) floodAtOtherDone = got.F;
+          const until = process.hrtime.bigint() + 5000n; // a slow listener
+          while (process.hrtime.bigint() < until);
+          if (got.F === flood && got.O === burst) resolve();
+        });
+      }
+    });
+    for (let i = 0; i < flood; i++) flooder.send(message('F', i));
+    await withTimeout(done, 60000, `every message (so far ${JSON.stringify(got)})`);
+    assert.equal(outOfOrder, 0);
+    const during = floodAtOtherDone - floodAtBurst;
+    assert.ok(
+      during >= 0 && during < flood / 5,
+      `the other's ${burst} messages arrived within ${during} of the flood's (from its ${floodAtBurst}th)`,
+    );
+  } finally {
+    flooder.terminate();
+    other.terminate();
+    await close();
+  }
+});

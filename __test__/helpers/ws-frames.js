@@ -588,17 +588,17 @@ async function openWatchedSession(server, port, ms = DEFAULT_TIMEOUT) {
 }
 
 /**
- * The most messages of `size` bytes one turn of the event loop can deliver
- * to a listener that writes nothing: the engine stops reading a WebSocket
- * while more than 1 MiB of client messages, each counted with 64 bytes
- * more, wait for JavaScript (INBOUND_LIMIT and MESSAGE_OVERHEAD in
- * crates/sockjs-engine/src/events.rs), and JavaScript takes them all at
- * once, one drain per turn when the listener writes nothing. Without that
- * limit the messages that came in while a batch ran all made the next one,
- * and batches grew with the flood.
+ * The most messages of `size` bytes from one connection that one turn of
+ * the event loop can deliver to a listener that writes nothing: the engine
+ * stops reading a WebSocket once more than 256 KiB of its messages, each
+ * counted with 64 bytes more, wait for JavaScript (CONN_INBOUND_LIMIT and
+ * MESSAGE_OVERHEAD in crates/sockjs-engine/src/events.rs), and JavaScript
+ * takes them all at once, one drain per turn when the listener writes
+ * nothing. Without that limit the messages that came in while a batch ran
+ * all made the next one, and batches grew with the flood.
  */
 function inboundBatchLimit(size) {
-  return Math.ceil((1 << 20) / (size + 64)) + 1;
+  return Math.ceil((256 << 10) / (size + 64)) + 1;
 }
 
 /**

@@ -8,24 +8,57 @@
 //! thread that made the queue (JavaScript's): there it can run the drain
 //! itself at the end of the current call instead of going through libuv.
 //!
-//! Client messages waiting in the queue are counted: past
-//! `INBOUND_LIMIT`, WebSocket connections stop reading (`poll_room`) until
-//! JavaScript takes the batch, so a client that sends faster than the
-//! application's listeners run is held back by TCP's flow control, as with
-//! sockjs-node, whose reads ran on JavaScript's thread, instead of growing
-//! the queue without bound and handing JavaScript one endless batch.
+//! Client messages waiting in the queue are counted, in all and per
+//! connection (`InboundShare`): past `INBOUND_LIMIT` in all, or a
+//! connection past `CONN_INBOUND_LIMIT` of its own, a WebSocket stops
+//! reading (`poll_taken`) until JavaScript takes the batch. So a client
+//! that sends faster than the application's listeners run is held back by
+//! TCP's flow control, as with sockjs-node, whose reads ran on JavaScript's
+//! thread, instead of growing the queue without bound and handing
+//! JavaScript one endless batch; and it is held back alone, with room left
+//! in every batch for the others.
 
 use parking_lot::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll, Waker as TaskWaker};
 use std::thread::ThreadId;
 
-/// Bytes of client messages waiting for JavaScript past which connections
-/// stop reading: about 6,000 messages of 100 bytes, a few milliseconds of
-/// JavaScript's time.
+/// Bytes of client messages waiting for JavaScript past which every
+/// connection stops reading: about 6,000 messages of 100 bytes, a few
+/// milliseconds of JavaScript's time.
 pub const INBOUND_LIMIT: usize = 1 << 20;
+/// A connection's own limit within one batch: a quarter of the whole, so
+/// that one fast client leaves room for the others.
+pub const CONN_INBOUND_LIMIT: usize = INBOUND_LIMIT / 4;
 /// What one waiting message is counted as beyond its text: the event and
 /// the string's header, and JavaScript's work per message.
 const MESSAGE_OVERHEAD: usize = 64;
+
+/// What a client message counts for against the limits.
+pub fn weight(text: &str) -> usize {
+    text.len() + MESSAGE_OVERHEAD
+}
+
+/// One connection's messages in the batch being gathered (kept with the
+/// connection's state; reset when it finds a newer batch).
+#[derive(Debug, Default)]
+pub struct InboundShare {
+    batch: u32,
+    bytes: usize,
+}
+
+impl InboundShare {
+    /// Count `weight` more in `batch`: whether the connection is still
+    /// within its own limit.
+    pub fn add(&mut self, batch: u32, weight: usize) -> bool {
+        if self.batch != batch {
+            self.batch = batch;
+            self.bytes = 0;
+        }
+        self.bytes += weight;
+        self.bytes <= CONN_INBOUND_LIMIT
+    }
+}
 
 pub type ConnId = u32;
 pub type ReceiverId = u32;
@@ -89,6 +122,9 @@ pub struct EventQueue {
     inner: Mutex<Inner>,
     wake: Waker,
     home: ThreadId,
+    /// The batch being gathered: counts the batches JavaScript has taken
+    /// (changed only under `inner`'s lock, read without it).
+    batch: AtomicU32,
 }
 
 impl EventQueue {
@@ -104,7 +140,13 @@ impl EventQueue {
             }),
             wake,
             home: std::thread::current().id(),
+            batch: AtomicU32::new(0),
         }
+    }
+
+    /// The batch being gathered now.
+    pub fn batch(&self) -> u32 {
+        self.batch.load(Ordering::Acquire)
     }
 
     /// Whether the calling thread is the one that made the queue.
@@ -126,13 +168,13 @@ impl EventQueue {
 
     /// Queue `events`. Returns whether the client messages waiting are
     /// still within `INBOUND_LIMIT` (a connection that gets `false` should
-    /// stop reading: see `poll_room`).
+    /// stop reading: see `poll_taken`).
     pub fn push_all(&self, events: impl IntoIterator<Item = Event>) -> bool {
         let (wake, room) = {
             let mut inner = self.inner.lock();
             for event in events {
                 if let Event::Message(_, text) = &event {
-                    inner.inbound += text.len() + MESSAGE_OVERHEAD;
+                    inner.inbound += weight(text);
                 }
                 inner.events.push(event);
             }
@@ -145,13 +187,13 @@ impl EventQueue {
         room
     }
 
-    /// Ready once the client messages waiting are within `INBOUND_LIMIT`;
-    /// until then the task is woken when JavaScript takes the batch. (A
-    /// task polled again meanwhile, for a write or a timer, is listed again:
-    /// a few entries at most until the batch is taken and the list emptied.)
-    pub fn poll_room(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// Ready once JavaScript has taken `batch`; until then the task is
+    /// woken when it does. (A task polled again meanwhile, for a write or
+    /// a timer, is listed again: a few entries at most until the batch is
+    /// taken and the list emptied.)
+    pub fn poll_taken(&self, cx: &mut Context<'_>, batch: u32) -> Poll<()> {
         let mut inner = self.inner.lock();
-        if inner.inbound <= INBOUND_LIMIT {
+        if self.batch() != batch {
             return Poll::Ready(());
         }
         inner.held.push(cx.waker().clone());
@@ -180,6 +222,7 @@ impl EventQueue {
             }
             inner.notified = false;
             inner.inbound = 0;
+            self.batch.fetch_add(1, Ordering::AcqRel);
             (std::mem::take(&mut inner.events), std::mem::take(&mut inner.held))
         };
         // The batch is JavaScript's now: the connections read again while
@@ -246,18 +289,30 @@ mod tests {
         let (flag, waker) = WakeFlag::new();
         let mut cx = Context::from_waker(&waker);
         let half = "x".repeat(INBOUND_LIMIT / 2);
+        let batch = q.batch();
         assert!(q.push_all([Event::Message(1, half.clone()), Event::Close(2)]));
-        assert_eq!(q.poll_room(&mut cx), Poll::Ready(()));
         // Other events do not count; a message that crosses the limit is
         // still queued, and its sender told to stop.
         q.push(Event::Log("info", "x".repeat(INBOUND_LIMIT)));
         assert!(!q.push_all([Event::Message(3, half)]));
-        assert_eq!(q.poll_room(&mut cx), Poll::Pending);
+        assert_eq!(q.poll_taken(&mut cx, batch), Poll::Pending);
         assert!(!flag.woken());
         assert!(matches!(q.take(), Taken::Events(e) if e.len() == 4));
         assert!(flag.woken(), "taking the batch wakes the held reader");
-        assert_eq!(q.poll_room(&mut cx), Poll::Ready(()));
+        assert_eq!(q.poll_taken(&mut cx, batch), Poll::Ready(()));
+        assert_ne!(q.batch(), batch);
         assert!(q.push_all([Event::Message(1, "small".into())]));
+    }
+
+    #[test]
+    fn a_connection_s_share_counts_within_one_batch() {
+        let mut share = InboundShare::default();
+        let quarter = CONN_INBOUND_LIMIT / 4;
+        for _ in 0..4 {
+            assert!(share.add(7, quarter));
+        }
+        assert!(!share.add(7, 1), "past its own limit");
+        assert!(share.add(8, quarter), "a new batch starts it afresh");
     }
 
     #[test]

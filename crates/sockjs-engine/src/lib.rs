@@ -97,6 +97,8 @@ pub struct ConnState {
     task_holds_writes: bool,
     /// A direct write took the session's `End`: the task must close.
     end_taken: bool,
+    /// (WebSocket) This connection's messages in the batch being gathered.
+    inbound: events::InboundShare,
 }
 
 impl ConnState {
@@ -265,6 +267,7 @@ impl Engine {
                 want_drain: false,
                 task_holds_writes: false,
                 end_taken: false,
+                inbound: Default::default(),
             }),
         });
         let mut reg = self.registry.lock();

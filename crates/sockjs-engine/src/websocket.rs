@@ -36,7 +36,7 @@ use crate::bridge::{BridgeStream, PipeLevel};
 use crate::direct::SocketOut;
 use crate::spill::SpillReader;
 use crate::ws_stream::WsStream;
-use crate::{Carrier, Conn, ConnId, ConnState, Engine, Event, TaskWake};
+use crate::{events, Carrier, Conn, ConnId, ConnState, Engine, Event, TaskWake};
 
 /// How long a peer has at most to answer a heartbeat ping, in ms
 /// (sockjs-node's value); a shorter heartbeat_delay shortens it to one
@@ -323,8 +323,8 @@ enum Turn {
     /// Go round again.
     Again,
     /// Go round again, but read nothing more until JavaScript has taken
-    /// the client messages waiting for it (see `events::INBOUND_LIMIT`).
-    Hold,
+    /// this batch of client messages (see `events::INBOUND_LIMIT`).
+    Hold(u32),
     /// The connection is over: the peer went away, or the network failed.
     Over,
     /// A protocol violation: send this close frame; no handshake is awaited.
@@ -371,8 +371,8 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             .map_or(PONG_TIMEOUT_MS, |o| o.session.heartbeat_ms.min(PONG_TIMEOUT_MS));
         // When the peer must have answered the last ping (engine ms).
         let mut pong_deadline: Option<u64> = None;
-        // Reading waits for JavaScript to take the messages queued for it.
-        let mut held = false;
+        // Reading waits for JavaScript to take this batch of messages.
+        let mut held: Option<u32> = None;
         let outcome: Result<(), String> = loop {
             // Carry out what the session asked for.
             let (writes, ends) = take_outputs(&conn);
@@ -397,10 +397,11 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             }
 
             schedule_deadline(&engine, &conn, pong_deadline);
+            let held_batch = held.unwrap_or_default();
             let turn = tokio::select! {
-                incoming = ws.next(), if !held => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
-                () = std::future::poll_fn(|cx| engine.events.poll_room(cx)), if held => {
-                    held = false;
+                incoming = ws.next(), if held.is_none() => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
+                () = std::future::poll_fn(|cx| engine.events.poll_taken(cx, held_batch)), if held.is_some() => {
+                    held = None;
                     Turn::Again
                 }
                 () = std::future::poll_fn(|cx| conn.task_wake().poll_woken(cx)) => {
@@ -410,7 +411,7 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                         std::mem::take(&mut st.timer_due)
                     };
                     if timer_due {
-                        on_timer(&engine, &conn, &mut pong_deadline, pong_timeout, held)
+                        on_timer(&engine, &conn, &mut pong_deadline, pong_timeout, held.is_some())
                     } else {
                         Turn::Again
                     }
@@ -418,7 +419,7 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             };
             match turn {
                 Turn::Again => {}
-                Turn::Hold => held = true,
+                Turn::Hold(batch) => held = Some(batch),
                 Turn::Over => break Ok(()),
                 Turn::Fail(code, reason) => {
                     Box::pin(fail_connection(&mut ws, code, reason)).await;
@@ -503,11 +504,11 @@ fn on_incoming(
             engine.finish(conn, None);
             return Turn::PeerClosed;
         }
-        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(true),
+        Message::Ping(_) | Message::Pong(_) | Message::Frame(_) => Ok(None),
     };
     match delivered {
-        Ok(true) => Turn::Again,
-        Ok(false) => Turn::Hold,
+        Ok(None) => Turn::Again,
+        Ok(Some(batch)) => Turn::Hold(batch),
         Err((code, reason)) => {
             engine.finish(conn, None);
             Turn::Close(code, reason)
@@ -616,27 +617,36 @@ async fn open<T: IntoStream>(
     Ok((ws, ending))
 }
 
-/// Hand a client frame's messages to the application: `Ok(false)` when
-/// the messages waiting for it are past the limit (stop reading for now).
+/// Hand a client frame's messages to the application: `Ok(Some(batch))`
+/// when the messages waiting for it, in all or this connection's, are past
+/// their limit: read nothing more until JavaScript has taken that batch.
 /// `Err` carries the close code for a frame the SockJS transport cannot
 /// decode.
-fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<bool, (u16, &'static str)> {
+fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<Option<u32>, (u16, &'static str)> {
     let messages = match kind {
         Kind::Raw => vec![text.to_owned()],
         Kind::Sockjs => match decode::websocket_frame(text) {
-            Ok(None) => return Ok(true),
+            Ok(None) => return Ok(None),
             Ok(Some(messages)) => messages,
             // As sockjs-node: a WebSocket close with 3000, no SockJS frame
             // (the reference suite expects the connection to end at once).
             Err(_) => return Err((3000, "Broken framing.")),
         },
     };
-    if !conn.state.lock().session.accepts_messages() {
-        return Ok(true);
-    }
-    Ok(engine
+    // Counted against the batch gathered now; if JavaScript takes it in
+    // between, the share merely starts afresh a message late.
+    let batch = engine.events.batch();
+    let within_own = {
+        let mut st = conn.state.lock();
+        if !st.session.accepts_messages() {
+            return Ok(None);
+        }
+        st.inbound.add(batch, messages.iter().map(|m| events::weight(m)).sum())
+    };
+    let within_all = engine
         .events
-        .push_all(messages.into_iter().map(|m| Event::Message(conn.id, m))))
+        .push_all(messages.into_iter().map(|m| Event::Message(conn.id, m)));
+    Ok((!within_own || !within_all).then_some(batch))
 }
 
 /// The session's outputs for the task to write: texts to send, and whether

@@ -241,6 +241,9 @@ class Server extends EventEmitter {
             if (socket) {
               this._sockets.delete(id);
               socket.end();
+              // Read on even if the engine had paused it: the peer's end must
+              // be heard for the socket to close.
+              socket.resume();
             }
             break;
           }

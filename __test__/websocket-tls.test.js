@@ -35,6 +35,27 @@ function selfSignedCertificate() {
 
 let certificate = null;
 
+/** The server side of every TLS connection `server` accepts. */
+function trackSockets(server) {
+  const sockets = new Set();
+  server.on('secureConnection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  return sockets;
+}
+
+/**
+ * Stop `server`: its WebSockets are no longer its HTTP connections
+ * (closeAllConnections leaves them), so they are destroyed here, then the
+ * close is awaited, bounded.
+ */
+async function closeTlsServer(server, sockets) {
+  server.closeAllConnections();
+  for (const socket of sockets) socket.destroy();
+  await withTimeout(new Promise((resolve) => server.close(resolve)), T, 'the https server to close');
+}
+
 // An https server with an echo under /echo; its connections' ids in order
 // of their 'close' events. `close()` stops it.
 async function startTlsEcho() {
@@ -51,6 +72,7 @@ async function startTlsEcho() {
     if (connected) connected(conn);
   });
   echo.installHandlers(server, { prefix: '/echo' });
+  const sockets = trackSockets(server);
   await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     port: server.address().port,
@@ -60,10 +82,7 @@ async function startTlsEcho() {
       if (connections.length) resolve(connections.shift());
       else connected = (conn) => { connections.shift(); resolve(conn); };
     }), T, "the server's 'connection'"),
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    close: () => closeTlsServer(server, sockets),
   };
 }
 
@@ -143,6 +162,7 @@ test("websocket over TLS: a client sending faster than the listener runs is held
   const raw = sockjs.createServer({ log: () => {} });
   const connP = withTimeout(new Promise((resolve) => raw.once('connection', resolve)), T, "the server's 'connection'");
   raw.installHandlers(server, { prefix: '/raw' });
+  const sockets = trackSockets(server);
   // The server side's TLS socket: how often it was paused and resumed.
   const flow = { pauses: 0, resumes: 0, paused: false };
   server.on('secureConnection', (socket) => {
@@ -171,8 +191,7 @@ test("websocket over TLS: a client sending faster than the listener runs is held
     assert.equal(flow.resumes, flow.pauses, 'and resumed after each pause');
   } finally {
     ws.terminate();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeTlsServer(server, sockets);
   }
 });
 
@@ -188,6 +207,7 @@ test("websocket over TLS: a client that does not read fills the session's buffer
   const raw = sockjs.createServer({ log: (severity, line) => logs.push([severity, line]), high_water_mark: highWater, max_buffered_bytes: 8 << 20 });
   const connP = withTimeout(new Promise((resolve) => raw.once('connection', resolve)), T, "the server's 'connection'");
   raw.installHandlers(server, { prefix: '/raw' });
+  const sockets = trackSockets(server);
   let serverSocket = null;
   server.on('secureConnection', (socket) => {
     serverSocket = socket;
@@ -221,8 +241,7 @@ test("websocket over TLS: a client that does not read fills the session's buffer
     );
   } finally {
     ws.terminate();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await closeTlsServer(server, sockets);
   }
 });
 

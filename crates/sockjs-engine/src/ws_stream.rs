@@ -219,6 +219,25 @@ mod tests {
         frame
     }
 
+    /// Read `len` bytes as the peer while `sender` writes them, then wait
+    /// for the sender to finish (each within 5 s).
+    async fn read_while_sending<T>(
+        client: &mut tokio::io::DuplexStream,
+        len: usize,
+        sender: tokio::task::JoinHandle<T>,
+    ) -> Vec<u8> {
+        let mut bytes = vec![0u8; len];
+        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut bytes))
+            .await
+            .expect("every byte within 5 s")
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), sender)
+            .await
+            .expect("the sender done within 5 s")
+            .unwrap();
+        bytes
+    }
+
     #[tokio::test]
     async fn a_message_larger_than_the_pipe_goes_out_whole_as_the_peer_reads() {
         let (server, mut client) = tokio::io::duplex(64);
@@ -228,17 +247,9 @@ mod tests {
             ws
         });
         // 64 bytes at a time: the sender is woken each time there is room.
-        let mut frame = vec![0u8; 4 + 1000];
-        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut frame))
-            .await
-            .expect("the whole frame within 5 s")
-            .unwrap();
+        let frame = read_while_sending(&mut client, 4 + 1000, sender).await;
         assert_eq!(frame[..4], [0x81, 126, 0x03, 0xe8], "a text frame of 1000 bytes");
         assert!(frame[4..].iter().all(|&b| b == b'x'));
-        tokio::time::timeout(Duration::from_secs(5), sender)
-            .await
-            .unwrap()
-            .unwrap();
     }
 
     #[tokio::test]
@@ -256,19 +267,11 @@ mod tests {
             ws.flush().await.unwrap();
             ws
         });
-        let mut frames = vec![0u8; 3 * (2 + 100)];
-        tokio::time::timeout(Duration::from_secs(5), client.read_exact(&mut frames))
-            .await
-            .expect("every frame within 5 s")
-            .unwrap();
+        let frames = read_while_sending(&mut client, 3 * (2 + 100), sender).await;
         for (frame, text) in frames.chunks(2 + 100).zip(&texts) {
             assert_eq!(frame[..2], [0x81, 100]);
             assert_eq!(&frame[2..], text.as_bytes());
         }
-        tokio::time::timeout(Duration::from_secs(5), sender)
-            .await
-            .unwrap()
-            .unwrap();
     }
 
     #[tokio::test]

@@ -121,6 +121,30 @@ async function withTlsSession(session, body) {
   }
 }
 
+// Run `body({ conn, ws, serverSocket })` with a raw WebSocket client open
+// over TLS to a fresh server created with `serverOptions`: `conn` is the
+// server's connection, `serverSocket` the server side of the TLS socket.
+// Both ends are closed afterwards, whatever happens.
+async function withRawTlsClient(serverOptions, body) {
+  if (!certificate) certificate = selfSignedCertificate();
+  const server = https.createServer(certificate);
+  const raw = sockjs.createServer({ log: () => {}, ...serverOptions });
+  const connP = withTimeout(new Promise((resolve) => raw.once('connection', resolve)), T, "the server's 'connection'");
+  raw.installHandlers(server, { prefix: '/raw' });
+  const sockets = trackSockets(server);
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const ws = new WebSocket(`wss://127.0.0.1:${server.address().port}/raw/websocket`, { rejectUnauthorized: false });
+  try {
+    await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
+    const conn = await connP;
+    assert.equal(sockets.size, 1);
+    await body({ conn, ws, serverSocket: [...sockets][0] });
+  } finally {
+    ws.terminate();
+    await closeTlsServer(server, sockets);
+  }
+}
+
 test('websocket over TLS: the bridged pipe opens, echoes, and closes once', async () => {
   await withTlsSession('tls', async (app, { ws, nextFrame }) => {
     const conn = await app.nextConnection();
@@ -157,42 +181,28 @@ test("websocket over TLS: a client sending faster than the listener runs is held
   // the TLS socket, and resumes it once it has read half of them (see
   // crates/sockjs-engine/src/bridge.rs), so the engine's limit on waiting
   // messages holds here too.
-  if (!certificate) certificate = selfSignedCertificate();
-  const server = https.createServer(certificate);
-  const raw = sockjs.createServer({ log: () => {} });
-  const connP = withTimeout(new Promise((resolve) => raw.once('connection', resolve)), T, "the server's 'connection'");
-  raw.installHandlers(server, { prefix: '/raw' });
-  const sockets = trackSockets(server);
-  // The server side's TLS socket: how often it was paused and resumed.
-  const flow = { pauses: 0, resumes: 0, paused: false };
-  server.on('secureConnection', (socket) => {
-    const { pause, resume } = socket;
-    socket.pause = function countedPause() {
+  await withRawTlsClient({}, async ({ conn, ws, serverSocket }) => {
+    // How often the server's TLS socket is paused and resumed from now on.
+    const flow = { pauses: 0, resumes: 0, paused: false };
+    const { pause, resume } = serverSocket;
+    serverSocket.pause = function countedPause() {
       flow.pauses += 1;
       flow.paused = true;
       return pause.call(this);
     };
-    socket.resume = function countedResume() {
+    serverSocket.resume = function countedResume() {
       if (flow.paused) flow.resumes += 1;
       flow.paused = false;
       return resume.call(this);
     };
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const ws = new WebSocket(`wss://127.0.0.1:${server.address().port}/raw/websocket`, { rejectUnauthorized: false });
-  try {
-    await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
     const size = 100;
-    const { outOfOrder, largestBatch } = await W.floodSlowListener(await connP, ws, { total: 100000, size });
+    const { outOfOrder, largestBatch } = await W.floodSlowListener(conn, ws, { total: 100000, size });
     assert.equal(outOfOrder, 0);
     const limit = W.inboundBatchLimit(size);
     assert.ok(largestBatch <= limit, `at most ${limit} messages in one turn, saw ${largestBatch}`);
     assert.ok(flow.pauses > 0, 'the TLS socket was paused');
     assert.equal(flow.resumes, flow.pauses, 'and resumed after each pause');
-  } finally {
-    ws.terminate();
-    await closeTlsServer(server, sockets);
-  }
+  });
 });
 
 test("websocket over TLS: a client that does not read fills the session's buffer, not Node's socket; past max_buffered_bytes it is closed", async () => {
@@ -200,23 +210,10 @@ test("websocket over TLS: a client that does not read fills the session's buffer
   // client). The engine stops writing to it once its write() returns false,
   // until 'drain' (see crates/sockjs-engine/src/bridge.rs), so what the
   // client does not take waits in the session, under its limits.
-  if (!certificate) certificate = selfSignedCertificate();
-  const server = https.createServer(certificate);
   const logs = [];
   const highWater = 256 * 1024;
-  const raw = sockjs.createServer({ log: (severity, line) => logs.push([severity, line]), high_water_mark: highWater, max_buffered_bytes: 8 << 20 });
-  const connP = withTimeout(new Promise((resolve) => raw.once('connection', resolve)), T, "the server's 'connection'");
-  raw.installHandlers(server, { prefix: '/raw' });
-  const sockets = trackSockets(server);
-  let serverSocket = null;
-  server.on('secureConnection', (socket) => {
-    serverSocket = socket;
-  });
-  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const ws = new WebSocket(`wss://127.0.0.1:${server.address().port}/raw/websocket`, { rejectUnauthorized: false });
-  try {
-    await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
-    const conn = await connP;
+  const options = { log: (severity, line) => logs.push([severity, line]), high_water_mark: highWater, max_buffered_bytes: 8 << 20 };
+  await withRawTlsClient(options, async ({ conn, ws, serverSocket }) => {
     ws._socket.pause(); // the client stops reading
     const chunk = 'y'.repeat(16 * 1024);
     // Write while write() allows, then wait for the engine to have tried
@@ -239,10 +236,41 @@ test("websocket over TLS: a client that does not read fills the session's buffer
       logs.some(([severity, line]) => severity === 'error' && line.includes('max_buffered_bytes')),
       `a log line names the limit: ${JSON.stringify(logs.filter(([sev]) => sev === 'error'))}`,
     );
-  } finally {
+  });
+});
+
+test("websocket over TLS: to a client that does not read, 'drain' stops once the buffers on the way are full; its leaving closes the session", async () => {
+  // An application that respects backpressure writes while write() allows,
+  // then again at each 'drain'. 'drain' comes while the kernel's buffers
+  // fill, then no more: a second without one ends the loop. Were Node's
+  // socket taking everything, 'drain' would follow every write and the loop
+  // would reach its 64 MiB. Then the client goes: the write waiting for
+  // Node's socket to drain must not keep the session open.
+  await withRawTlsClient({ high_water_mark: 256 * 1024, max_buffered_bytes: 128 << 20 }, async ({ conn, ws, serverSocket }) => {
+    ws._socket.pause(); // the client stops reading
+    const chunk = 'y'.repeat(16 * 1024);
+    const budget = 64 << 20;
+    let written = 0;
+    let largestNodeBuffer = 0;
+    while (written < budget) {
+      while (written < budget && conn.write(chunk)) written += chunk.length;
+      written += chunk.length;
+      largestNodeBuffer = Math.max(largestNodeBuffer, serverSocket.writableLength);
+      let timer;
+      const drained = await new Promise((resolve) => {
+        timer = setTimeout(() => resolve(false), 1000);
+        conn.once('drain', () => resolve(true));
+      });
+      clearTimeout(timer);
+      conn.removeAllListeners('drain');
+      if (!drained) break;
+    }
+    assert.ok(written < budget, `'drain' stopped coming (after ${written} bytes)`);
+    assert.ok(largestNodeBuffer <= 4 << 20, `Node's socket held at most ${largestNodeBuffer} bytes`);
+    const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
     ws.terminate();
-    await closeTlsServer(server, sockets);
-  }
+    await closed;
+  });
 });
 
 test('websocket over TLS: a server close sends c[3000,"Go away!"] and a close frame, and the close event fires once', async () => {

@@ -159,8 +159,15 @@ impl Engine {
         let Some((tx, level)) = pipes.get(&id) else {
             return true;
         };
-        let n = bytes.as_ref().map_or(0, Vec::len);
-        if tx.send(bytes).is_err() {
+        let Some(bytes) = bytes else {
+            // The socket is gone: it is full no more, and a write waiting
+            // for it to drain must go on (and the task find the end).
+            level.set_blocked(false);
+            let _ = tx.send(None);
+            return true;
+        };
+        let n = bytes.len();
+        if tx.send(Some(bytes)).is_err() {
             return true;
         }
         level.fed(n)

@@ -35,6 +35,10 @@ const EV_SOCKET_END = 7;
 const EV_LOG = 8;
 const EV_DRAIN = 9;
 const EV_SOCKET_RESUME = 10;
+const EV_SOCKET_ABORT = 11;
+// How long an ended bridged socket may take to write out what it holds and
+// close, before it is destroyed (the engine's close timeout for adopted ones).
+const SOCKET_END_TIMEOUT_MS = 5000;
 // On a bridged socket: its write() returned false and 'drain' is awaited.
 const kFull = Symbol('sockjs.socketFull');
 // Bits of a request plan's flags (src/lib.rs); the kind follows from bit 8.
@@ -244,12 +248,26 @@ class Server extends EventEmitter {
               // Read on even if the engine had paused it: the peer's end must
               // be heard for the socket to close.
               socket.resume();
+              // A peer that reads nothing would keep it open for ever.
+              const timer = setTimeout(() => socket.destroy(), SOCKET_END_TIMEOUT_MS);
+              timer.unref();
+              socket.once('close', () => clearTimeout(timer));
             }
             break;
           }
           case EV_SOCKET_RESUME: {
             const socket = this._sockets.get(id);
             if (socket) socket.resume();
+            break;
+          }
+          case EV_SOCKET_ABORT: {
+            // The engine dropped the connection: what Node's socket still
+            // holds is not owed to a peer that reads nothing.
+            const socket = this._sockets.get(id);
+            if (socket) {
+              this._sockets.delete(id);
+              socket.destroy();
+            }
             break;
           }
           case EV_LOG: {

@@ -139,6 +139,7 @@ pub const EV_SOCKET_END: u32 = 7;
 pub const EV_LOG: u32 = 8;
 pub const EV_DRAIN: u32 = 9;
 pub const EV_SOCKET_RESUME: u32 = 10;
+pub const EV_SOCKET_ABORT: u32 = 11;
 
 /// What a handle holds.
 pub struct Server {
@@ -545,6 +546,7 @@ pub fn drain(server: &External<Server>, mut codes_out: Uint32ArraySlice) -> Even
             }
             Event::SocketEnd(c) => (EV_SOCKET_END, c),
             Event::SocketResume(c) => (EV_SOCKET_RESUME, c),
+            Event::SocketAbort(c) => (EV_SOCKET_ABORT, c),
             Event::Log(severity, line) => {
                 strings.push(severity.to_owned());
                 strings.push(line);

@@ -4,7 +4,7 @@
 //! What the client sent comes from JavaScript through a channel
 //! (`Engine::pipe_feed`); what the WebSocket writes goes back to JavaScript
 //! as `SocketWrite` events, in the order written, and the end of the stream
-//! as one `SocketEnd`. The stream is read and written by the connection's
+//! as one `SocketEnd` (or `SocketAbort`, when the connection is dropped). The stream is read and written by the connection's
 //! task itself: no pipe in between, and no second task to carry bytes
 //! across it (one copy and one task wake-up fewer each way).
 //!
@@ -30,7 +30,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::mpsc;
 
 use crate::events::{ConnId, Event};
-use crate::spill::HoldBeforeClose;
+use crate::spill::SocketEnding;
 use crate::Engine;
 
 /// Chunks from JavaScript; `None` once its socket ended.
@@ -113,7 +113,8 @@ pub struct BridgeStream {
     taken: usize,
     /// JavaScript's socket ended: reads find the end of the stream.
     fed_all: bool,
-    /// `SocketEnd` was sent: JavaScript ends its socket.
+    /// `SocketEnd` or `SocketAbort` was sent: JavaScript ends or destroys
+    /// its socket.
     ended: bool,
 }
 
@@ -198,7 +199,15 @@ impl Drop for BridgeStream {
     }
 }
 
-impl HoldBeforeClose for BridgeStream {}
+impl SocketEnding for BridgeStream {
+    /// JavaScript destroys its socket: ending it would wait for Node to
+    /// write out what it holds, to a peer that may read nothing.
+    fn abort(&mut self) {
+        if !std::mem::replace(&mut self.ended, true) {
+            self.engine.events.push(Event::SocketAbort(self.id));
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -79,6 +79,8 @@ pub enum Event {
     SocketWrite(ConnId, Vec<u8>),
     /// End a bridged socket.
     SocketEnd(ConnId),
+    /// Destroy a bridged socket: the connection is dropped.
+    SocketAbort(ConnId),
     /// Resume a bridged socket paused by `pipe_feed` (see `bridge`).
     SocketResume(ConnId),
     /// A line for the application's log: severity, message.

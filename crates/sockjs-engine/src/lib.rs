@@ -97,6 +97,10 @@ pub struct ConnState {
     task_holds_writes: bool,
     /// A direct write took the session's `End`: the task must close.
     end_taken: bool,
+    /// (WebSocket) The session was closed for going over
+    /// `max_buffered_bytes`: a write its socket does not take is given up
+    /// at once (see `websocket::write_or_give_up`).
+    owed_nothing: bool,
     /// (WebSocket) This connection's messages in the batch being gathered.
     inbound: events::InboundShare,
 }
@@ -267,6 +271,7 @@ impl Engine {
                 want_drain: false,
                 task_holds_writes: false,
                 end_taken: false,
+                owed_nothing: false,
                 inbound: Default::default(),
             }),
         });
@@ -351,6 +356,7 @@ impl Engine {
         if buffered > opts.max_buffered {
             // A client that does not read must not grow the server's memory.
             st.session.terminate(1008, "Buffered data over the limit");
+            st.owed_nothing = true;
             self.poke(conn, &mut st);
             drop(st);
             self.log(

@@ -20,7 +20,7 @@
 //! close (a close frame's header went by: tungstenite will answer it).
 //! Once the peer's close frame is in whole, the writes left (the answer to
 //! it) are handed to the kernel to go out together with the FIN
-//! (`HoldBeforeClose`).
+//! (`SocketEnding`, which also says how a connection is dropped).
 
 use std::cell::RefCell;
 use std::io;
@@ -160,6 +160,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for SpillReader<S> {
     }
 }
 
+impl<S: SocketEnding> SpillReader<S> {
+    /// Drop the connection now (see `SocketEnding::abort`).
+    pub fn abort(mut self) {
+        self.inner.abort();
+    }
+}
+
 impl<S> Drop for SpillReader<S> {
     /// The socket closes when `inner` is dropped, right after this.
     fn drop(&mut self) {
@@ -169,26 +176,47 @@ impl<S> Drop for SpillReader<S> {
     }
 }
 
-/// A stream that can write its last bytes so that they leave together with
-/// the end of the connection.
-pub trait HoldBeforeClose {
+/// How a stream ends: its last bytes leaving together with the end of the
+/// connection, or the connection dropped with bytes still unsent.
+pub trait SocketEnding {
     /// Write `data` without waiting, telling the kernel that more follows at
     /// once; `None` when the stream cannot, or not without waiting (the
     /// caller then writes as usual).
     fn send_before_close(&mut self, _data: &[u8]) -> Option<io::Result<usize>> {
         None
     }
+
+    /// The connection is to be dropped, whatever is still unsent, when the
+    /// stream is: the peer is owed nothing more.
+    fn abort(&mut self);
 }
 
 // The tests run the reader over an in-memory pipe.
 #[cfg(test)]
-impl HoldBeforeClose for tokio::io::DuplexStream {}
+impl SocketEnding for tokio::io::DuplexStream {
+    fn abort(&mut self) {}
+}
 
 #[cfg(not(target_os = "linux"))]
-impl HoldBeforeClose for tokio::net::TcpStream {}
+impl SocketEnding for tokio::net::TcpStream {
+    fn abort(&mut self) {
+        reset_on_close(self);
+    }
+}
+
+/// Have the socket's close reset the connection. A plain close would leave
+/// the kernel holding the unsent bytes, and the connection, for as long as
+/// a peer that reads nothing keeps its window shut (minutes).
+fn reset_on_close(stream: &tokio::net::TcpStream) {
+    let _ = stream.set_zero_linger();
+}
 
 #[cfg(target_os = "linux")]
-impl HoldBeforeClose for tokio::net::TcpStream {
+impl SocketEnding for tokio::net::TcpStream {
+    fn abort(&mut self) {
+        reset_on_close(self);
+    }
+
     /// `MSG_MORE`: the kernel holds a short segment back until something
     /// pushes it out: here the close that follows, whose FIN then leaves in
     /// the same segment. One segment instead of two per closing connection;
@@ -217,7 +245,7 @@ impl HoldBeforeClose for tokio::net::TcpStream {
     }
 }
 
-impl<S: AsyncWrite + HoldBeforeClose + Unpin> AsyncWrite for SpillReader<S> {
+impl<S: AsyncWrite + SocketEnding + Unpin> AsyncWrite for SpillReader<S> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         if data.len() as u64 > LARGE_FRAME {

@@ -14,6 +14,7 @@ use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use std::panic::AssertUnwindSafe;
@@ -34,7 +35,7 @@ use tungstenite::{Error as WsError, Message};
 
 use crate::bridge::{BridgeStream, PipeLevel};
 use crate::direct::SocketOut;
-use crate::spill::SpillReader;
+use crate::spill::{SocketEnding, SpillReader};
 use crate::ws_stream::WsStream;
 use crate::{events, Carrier, Conn, ConnId, ConnState, Engine, Event, TaskWake};
 
@@ -275,7 +276,7 @@ struct Opening<S> {
 /// would wake the runtime's thread once for nothing, a context switch when
 /// both share a core, before the spawn wakes it again.
 trait IntoStream {
-    type Stream: AsyncRead + AsyncWrite + crate::spill::HoldBeforeClose + Unpin;
+    type Stream: AsyncRead + AsyncWrite + SocketEnding + Unpin;
     fn into_stream(self) -> io::Result<Self::Stream>;
     /// The descriptor JavaScript's thread may write to, if any.
     fn raw_fd(_stream: &Self::Stream) -> Option<RawFd> {
@@ -384,8 +385,13 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             // Carry out what the session asked for.
             let (writes, ends) = take_outputs(&conn);
             ending |= ends;
-            if let Err(e) = write_all(&mut ws, writes.into_iter().map(Message::text)).await {
-                break Err(format!("WebSocket write failed: {e}"));
+            match write_or_give_up(&engine, &conn, &mut ws, writes.into_iter().map(Message::text)).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    drop_connection(&engine, &conn, ws);
+                    return;
+                }
+                Err(e) => break Err(format!("WebSocket write failed: {e}")),
             }
             {
                 // The socket took everything: nothing of ours is in flight.
@@ -397,6 +403,11 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                 }
             }
             if ending {
+                if conn.state.lock().owed_nothing {
+                    // No close handshake with a peer that reads nothing.
+                    drop_connection(&engine, &conn, ws);
+                    return;
+                }
                 let (code, reason) = websocket_close(kind, conn.state.lock().session.close_status());
                 engine.finish(&conn, None);
                 Box::pin(close_gracefully(&conn, &mut ws, code, &reason)).await;
@@ -451,8 +462,13 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                         ws = afresh(ws, max_message(&engine, install));
                     }
                     let ping = std::iter::once(Message::Ping(Default::default()));
-                    if write_all(&mut ws, ping).await.is_err() {
-                        break Ok(());
+                    match write_or_give_up(&engine, &conn, &mut ws, ping).await {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            drop_connection(&engine, &conn, ws);
+                            return;
+                        }
+                        Err(_) => break Ok(()),
                     }
                 }
             }
@@ -571,6 +587,77 @@ where
     })
 }
 
+/// `write_all`, unless the session ends while the socket takes nothing: a
+/// peer that stopped reading must not keep a closed session's connection,
+/// and what its task holds, for ever. While the session is open, the write
+/// waits as long as it takes (the session's buffer limits bound what
+/// piles up behind it). Once it is closed, the write has `CLOSE_TIMEOUT`
+/// more, or nothing when it was closed for going over `max_buffered_bytes`.
+/// `Ok(false)`: given up, the connection is to be dropped.
+///
+/// The task's wake-ups wake this wait too (one may be what closed the
+/// session), and are left for the loop.
+fn write_or_give_up<'a, S, I>(
+    engine: &'a Engine,
+    conn: &'a Conn,
+    ws: &'a mut WsStream<S>,
+    messages: I,
+) -> impl Future<Output = Result<bool, WsError>> + 'a
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+    I: Iterator<Item = Message> + Unpin + 'static,
+{
+    let mut write = write_all(ws, messages);
+    // Engine ms; 0 until the session is found closed.
+    let mut give_up_at = 0;
+    std::future::poll_fn(move |cx| {
+        if let Poll::Ready(written) = write.poll_unpin(cx) {
+            return Poll::Ready(written.map(|()| true));
+        }
+        conn.task_wake().register(cx);
+        if gives_up(engine, conn, &mut give_up_at) {
+            Poll::Ready(Ok(false))
+        } else {
+            Poll::Pending
+        }
+    })
+}
+
+/// Whether a write the socket is not taking is to be given up now (see
+/// `write_or_give_up`); if not, the task is woken by the time it is.
+fn gives_up(engine: &Engine, conn: &Conn, give_up_at: &mut u64) -> bool {
+    let mut st = conn.state.lock();
+    if st.session.accepts_messages() {
+        return false;
+    }
+    if st.owed_nothing {
+        return true;
+    }
+    let now = engine.clock.now();
+    if *give_up_at == 0 {
+        *give_up_at = now + CLOSE_TIMEOUT.as_millis() as u64;
+    }
+    if now >= *give_up_at {
+        drop(st);
+        engine.log(
+            "info",
+            format!("WebSocket dropped: its peer read nothing for {CLOSE_TIMEOUT:?} after the session closed"),
+        );
+        return true;
+    }
+    engine.schedule_by(conn.id, &mut st, *give_up_at);
+    false
+}
+
+/// Drop a connection whose peer is owed nothing more, unsent bytes and all.
+fn drop_connection<S>(engine: &Engine, conn: &Conn, ws: WsStream<SpillReader<S>>)
+where
+    S: AsyncRead + AsyncWrite + SocketEnding + Unpin,
+{
+    engine.finish(conn, None);
+    ws.into_inner().abort();
+}
+
 /// tungstenite's settings for one connection.
 fn config(max_message: usize) -> WebSocketConfig {
     WebSocketConfig::default()
@@ -585,7 +672,7 @@ fn config(max_message: usize) -> WebSocketConfig {
 /// in its buffers' capacity.
 fn afresh<S>(ws: WsStream<SpillReader<S>>, max_message: usize) -> WsStream<SpillReader<S>>
 where
-    S: AsyncRead + AsyncWrite + crate::spill::HoldBeforeClose + Unpin,
+    S: AsyncRead + AsyncWrite + SocketEnding + Unpin,
 {
     let mut stream = ws.into_inner();
     stream.forget_large();

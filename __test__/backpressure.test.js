@@ -10,7 +10,7 @@ const http = require('node:http');
 const { Readable } = require('node:stream');
 const WebSocket = require('ws');
 const { sockjs } = require('./helpers/app.js');
-const { withTimeout, floodSlowListener, inboundBatchLimit } = require('./helpers/ws-frames.js');
+const { withTimeout, floodSlowListener, inboundBatchLimit, fillUntilBlocked, overflow } = require('./helpers/ws-frames.js');
 
 const T = 10000;
 
@@ -163,6 +163,62 @@ test('a session over max_buffered_bytes is closed with a log line instead of gro
       `a log line names the limit: ${JSON.stringify(logs.filter(([s]) => s === 'error'))}`,
     );
   } finally {
+    await close();
+  }
+});
+
+async function openPausedClient(server, base) {
+  const connP = nextConnection(server);
+  const ws = new WebSocket(`ws://${base}/websocket`);
+  ws.on('error', () => {}); // a reset shows as 'close' 1006
+  await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
+  const conn = await connP;
+  ws._socket.pause(); // the client stops reading
+  const clientClose = withTimeout(new Promise((resolve) => ws.once('close', resolve)), T, "the client's 'close'");
+  clientClose.catch(() => {});
+  return { ws, conn, clientClose };
+}
+
+test('a WebSocket client that reads nothing is dropped once past max_buffered_bytes, without waiting for it to read', async () => {
+  const { server, base, logs, close } = await startServer({ high_water_mark: 64 * 1024, max_buffered_bytes: 4 << 20 });
+  const { ws, conn, clientClose } = await openPausedClient(server, base);
+  try {
+    await fillUntilBlocked(conn);
+    const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
+    overflow(conn);
+    // The engine's write to the full socket is given up: before the fix,
+    // 'close' waited for the client to read everything.
+    await closed;
+    assert.ok(
+      logs.some(([severity, line]) => severity === 'error' && line.includes('max_buffered_bytes')),
+      `a log line names the limit: ${JSON.stringify(logs)}`,
+    );
+    // Reading again, the client finds its connection reset: no close frame
+    // followed what was left unsent.
+    ws._socket.resume();
+    assert.equal(await clientClose, 1006);
+  } finally {
+    ws.terminate();
+    await close();
+  }
+});
+
+test('close() to a WebSocket client that reads nothing gives it 5 s, then drops the connection with a log line', async () => {
+  const { server, base, logs, close } = await startServer({ high_water_mark: 64 * 1024 });
+  const { ws, conn, clientClose } = await openPausedClient(server, base);
+  try {
+    await fillUntilBlocked(conn);
+    const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
+    conn.close(4000, 'Bye');
+    await closed;
+    assert.ok(
+      logs.some(([severity, line]) => severity === 'info' && line.includes('read nothing')),
+      `a log line says why: ${JSON.stringify(logs)}`,
+    );
+    ws._socket.resume();
+    assert.equal(await clientClose, 1006, 'the connection was reset, not closed with 4000');
+  } finally {
+    ws.terminate();
     await close();
   }
 });

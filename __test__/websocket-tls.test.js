@@ -215,27 +215,54 @@ test("websocket over TLS: a client that does not read fills the session's buffer
   const options = { log: (severity, line) => logs.push([severity, line]), high_water_mark: highWater, max_buffered_bytes: 8 << 20 };
   await withRawTlsClient(options, async ({ conn, ws, serverSocket }) => {
     ws._socket.pause(); // the client stops reading
-    const chunk = 'y'.repeat(16 * 1024);
-    // Write while write() allows, then wait for the engine to have tried
-    // its socket, 20 times: the session fills while Node's socket stays small.
-    let written = 0;
-    let largestNodeBuffer = 0;
-    for (let round = 0; round < 20; round++) {
-      for (let i = 0; i < 1000 && conn.write(chunk); i++) written += chunk.length;
-      await new Promise((resolve) => setImmediate(resolve));
-      largestNodeBuffer = Math.max(largestNodeBuffer, serverSocket.writableLength);
-    }
+    // Until the engine's write waits: had Node's socket taken every write,
+    // this would fail at its 64 MiB budget.
+    await W.fillUntilBlocked(conn, { budget: 64 << 20 });
     assert.ok(conn.bufferedAmount >= highWater, `the session holds what waits (${conn.bufferedAmount} bytes)`);
-    assert.ok(largestNodeBuffer <= 4 << 20, `Node's socket held at most ${largestNodeBuffer} bytes`);
-    assert.ok(written < 64 << 20, `write() turned false (after ${written} bytes)`);
+    assert.ok(serverSocket.writableLength <= 4 << 20, `Node's socket holds ${serverSocket.writableLength} bytes`);
     // Writes past max_buffered_bytes close the session, as over an adopted socket.
     const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
-    for (let i = 0; i < 1000 && conn.readyState === 1; i++) conn.write(chunk);
+    W.overflow(conn);
     await closed;
     assert.ok(
       logs.some(([severity, line]) => severity === 'error' && line.includes('max_buffered_bytes')),
       `a log line names the limit: ${JSON.stringify(logs.filter(([sev]) => sev === 'error'))}`,
     );
+    // Node's socket goes too, though the client still reads nothing.
+    if (!serverSocket.destroyed) {
+      await withTimeout(new Promise((resolve) => serverSocket.once('close', resolve)), T, "the TLS socket's 'close'");
+    }
+  });
+});
+
+test('websocket over TLS: close() to a client that reads nothing closes the session and Node\'s socket within 5 s', async () => {
+  const logs = [];
+  const options = { log: (severity, line) => logs.push([severity, line]), high_water_mark: 64 * 1024 };
+  await withRawTlsClient(options, async ({ conn, ws, serverSocket }) => {
+    ws._socket.pause(); // the client stops reading
+    await W.fillUntilBlocked(conn);
+    // The engine gives the client 5 s to take its writes.
+    const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), 3 * T, "the session's 'close'");
+    const socketClosed = withTimeout(new Promise((resolve) => serverSocket.once('close', resolve)), 3 * T, "the TLS socket's 'close'");
+    conn.close(4000, 'Bye');
+    await closed;
+    await socketClosed;
+    assert.ok(
+      logs.some(([severity, line]) => severity === 'info' && line.includes('read nothing')),
+      `a log line says why: ${JSON.stringify(logs)}`,
+    );
+  });
+});
+
+test("websocket over TLS: after a close the client never answers, Node's socket is destroyed, not left half-open", async () => {
+  // The close frame goes out, the engine waits 5 s for the client's answer,
+  // then ends Node's socket; the client, reading nothing, never sends its
+  // FIN, and the socket is destroyed 5 s later.
+  await withRawTlsClient({}, async ({ conn, ws, serverSocket }) => {
+    ws._socket.pause();
+    const socketClosed = withTimeout(new Promise((resolve) => serverSocket.once('close', resolve)), 4 * T, "the TLS socket's 'close'");
+    conn.close(4000, 'Bye');
+    await socketClosed;
   });
 });
 

@@ -602,6 +602,38 @@ function inboundBatchLimit(size) {
 }
 
 /**
+ * For a client that reads nothing: write 16 KiB chunks to `conn` while
+ * write() allows, until what the engine holds stops going down for 20 ms,
+ * so the socket's buffers are full and the engine's write to it is waiting.
+ * Bounded by `budget` bytes. Resolves the bytes written.
+ */
+async function fillUntilBlocked(conn, { budget = 256 << 20 } = {}) {
+  const chunk = 'y'.repeat(16 * 1024);
+  let written = 0;
+  for (let round = 0; round < 1000 && written < budget; round++) {
+    for (let i = 0; i < 1000 && written < budget && conn.write(chunk); i++) written += chunk.length;
+    const before = conn.bufferedAmount;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (before > 0 && conn.bufferedAmount === before) return written;
+  }
+  throw new Error(`the socket still took writes after ${written} bytes`);
+}
+
+/**
+ * Write to `conn` past its `max_buffered_bytes` (at most `budget` bytes);
+ * the engine then closes the session. Resolves the bytes written.
+ */
+function overflow(conn, { budget = 256 << 20 } = {}) {
+  const chunk = 'y'.repeat(16 * 1024);
+  let written = 0;
+  while (conn.readyState === 1 && written < budget) {
+    conn.write(chunk);
+    written += chunk.length;
+  }
+  return written;
+}
+
+/**
  * Send `total` numbered messages of `size` bytes (a raw WebSocket's) from
  * the `ws` client at once, while `conn`'s 'data' listener takes ~5 us each,
  * slower than the network. Resolves, once all have arrived, with how many
@@ -647,6 +679,8 @@ async function floodSlowListener(conn, ws, { total, size, ms = 60000 }) {
 }
 
 module.exports = {
+  fillUntilBlocked,
+  overflow,
   floodSlowListener,
   inboundBatchLimit,
   openWatchedSession,

@@ -99,7 +99,7 @@ pub struct ConnState {
     end_taken: bool,
     /// (WebSocket) The session was closed for going over
     /// `max_buffered_bytes`: a write its socket does not take is given up
-    /// at once (see `websocket::write_or_give_up`).
+    /// at once (see `websocket::gives_up`).
     owed_nothing: bool,
     /// (WebSocket) This connection's messages in the batch being gathered.
     inbound: events::InboundShare,

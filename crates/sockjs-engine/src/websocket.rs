@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use std::panic::AssertUnwindSafe;
@@ -323,10 +323,10 @@ fn unbox<T>(b: Box<T>) -> T {
     *b
 }
 
-/// What one turn of a connection's loop found that needs awaiting. The
-/// select's arms do not await: whatever an arm holds (the message just
-/// read, the select's own output) would be kept in the task's future,
-/// beside the loop's state, for the connection's whole life.
+/// What one turn of a connection's loop found that needs doing, awaits
+/// included. The handling of a wake-up does not await: whatever it holds
+/// (the message just read) would be kept in the task's future, beside the
+/// loop's state, for the connection's whole life.
 enum Turn {
     /// Go round again.
     Again,
@@ -343,6 +343,62 @@ enum Turn {
     PeerClosed,
     /// A heartbeat is due: give back grown buffers, then ping.
     Heartbeat,
+    /// The peer did not answer a ping in time: the session is closing.
+    NoPong,
+}
+
+/// What a connection's loop is waiting for, beside the client and its
+/// own wake-ups.
+#[derive(Default)]
+struct Flow {
+    /// Reading waits for JavaScript to take batch `batch` of messages
+    /// (two fields, not an `Option`: 8 bytes fewer in every task).
+    held: bool,
+    batch: u32,
+    /// What was written is not all on the socket yet; meanwhile the loop
+    /// goes on reading, and takes nothing more from the session.
+    flushing: bool,
+    /// When a flush that waits is given up (engine ms; 0: not set).
+    give_up_at: u64,
+}
+
+/// Wait for what comes first: the pending flush done (or given up), the
+/// client (unless reading is held, then JavaScript taking the batch), or a
+/// wake-up of the task.
+fn next_wake<S>(cx: &mut Context<'_>, engine: &Engine, conn: &Conn, ws: &mut WsStream<S>, flow: &mut Flow) -> Poll<Woke>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if flow.flushing {
+        if let Poll::Ready(flushed) = ws.poll_flush_unpin(cx) {
+            return Poll::Ready(Woke::Flushed(flushed));
+        }
+        if gives_up(engine, conn, &mut flow.give_up_at) {
+            return Poll::Ready(Woke::GiveUp);
+        }
+    }
+    if !flow.held {
+        if let Poll::Ready(incoming) = ws.poll_next_unpin(cx) {
+            return Poll::Ready(Woke::Incoming(incoming));
+        }
+    } else if engine.events.poll_taken(cx, flow.batch).is_ready() {
+        return Poll::Ready(Woke::Taken);
+    }
+    conn.task_wake().poll_woken(cx).map(|()| Woke::Task)
+}
+
+/// What woke a connection's task.
+enum Woke {
+    /// The flush that waited for the socket is done.
+    Flushed(Result<(), WsError>),
+    /// The flush waited too long (see `gives_up`).
+    GiveUp,
+    /// The client sent something, or its side ended.
+    Incoming(Option<Result<Message, WsError>>),
+    /// JavaScript took the batch that reading waited for.
+    Taken,
+    /// The task was woken: the session has output, or a deadline came.
+    Task,
 }
 
 /// A connection's task.
@@ -374,35 +430,20 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             }
         };
 
-        let pong_timeout = engine
-            .options(install)
-            .map_or(PONG_TIMEOUT_MS, |o| o.session.heartbeat_ms.min(PONG_TIMEOUT_MS));
         // When the peer must have answered the last ping (engine ms).
         let mut pong_deadline: Option<u64> = None;
-        // Reading waits for JavaScript to take this batch of messages.
-        let mut held: Option<u32> = None;
+        let mut flow = Flow::default();
         let outcome: Result<(), String> = loop {
-            // Carry out what the session asked for.
-            let (writes, ends) = take_outputs(&conn);
-            ending |= ends;
-            match write_or_give_up(&engine, &conn, &mut ws, writes.into_iter().map(Message::text)).await {
-                Ok(true) => {}
-                Ok(false) => {
-                    drop_connection(&engine, &conn, ws);
-                    return;
-                }
-                Err(e) => break Err(format!("WebSocket write failed: {e}")),
-            }
-            {
-                // The socket took everything: nothing of ours is in flight.
-                let mut st = conn.state.lock();
-                st.in_flight = 0;
-                st.task_holds_writes = false;
-                if let Some(drain) = st.drained(conn.id) {
-                    engine.events.push(drain);
+            if !flow.flushing {
+                // Carry out what the session asked for.
+                let (writes, ends) = take_outputs(&conn);
+                ending |= ends;
+                match write_now(&engine, &conn, &mut ws, writes.into_iter().map(Message::text)) {
+                    Ok(done) => flow.flushing = !done,
+                    Err(e) => break Err(format!("WebSocket write failed: {e}")),
                 }
             }
-            if ending {
+            if ending && !flow.flushing {
                 if conn.state.lock().owed_nothing {
                     // No close handshake with a peer that reads nothing.
                     drop_connection(&engine, &conn, ws);
@@ -415,21 +456,42 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             }
 
             schedule_deadline(&engine, &conn, pong_deadline);
-            let held_batch = held.unwrap_or_default();
-            let turn = tokio::select! {
-                incoming = ws.next(), if held.is_none() => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
-                () = std::future::poll_fn(|cx| engine.events.poll_taken(cx, held_batch)), if held.is_some() => {
-                    held = None;
+            let woke = {
+                let (engine, conn, ws, flow) = (&*engine, &*conn, &mut ws, &mut flow);
+                std::future::poll_fn(move |cx| next_wake(cx, engine, conn, ws, flow)).await
+            };
+            let turn = match woke {
+                Woke::Flushed(Ok(())) => {
+                    flow.flushing = false;
+                    flow.give_up_at = 0;
+                    all_written(&engine, &conn);
+                    // What was written meanwhile, framed to be taken now.
+                    conn.state.lock().session.flush(engine.clock.now());
                     Turn::Again
                 }
-                () = std::future::poll_fn(|cx| conn.task_wake().poll_woken(cx)) => {
+                Woke::Flushed(Err(e)) => break Err(format!("WebSocket write failed: {e}")),
+                Woke::GiveUp => {
+                    drop_connection(&engine, &conn, ws);
+                    return;
+                }
+                Woke::Incoming(incoming) => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
+                Woke::Taken => {
+                    flow.held = false;
+                    Turn::Again
+                }
+                Woke::Task => {
                     let timer_due = {
                         let mut st = conn.state.lock();
-                        st.session.flush(engine.clock.now());
+                        // Frame what was written, to take it at the top. Not
+                        // while a flush waits: nothing is taken then, and the
+                        // queue is what `buffered` counts.
+                        if !flow.flushing {
+                            st.session.flush(engine.clock.now());
+                        }
                         std::mem::take(&mut st.timer_due)
                     };
                     if timer_due {
-                        on_timer(&engine, &conn, &mut pong_deadline, pong_timeout, held.is_some())
+                        on_timer(&engine, &conn, &mut pong_deadline, flow.held)
                     } else {
                         Turn::Again
                     }
@@ -437,7 +499,10 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             };
             match turn {
                 Turn::Again => {}
-                Turn::Hold(batch) => held = Some(batch),
+                Turn::Hold(batch) => {
+                    flow.held = true;
+                    flow.batch = batch;
+                }
                 Turn::Over => break Ok(()),
                 Turn::Fail(code, reason) => {
                     Box::pin(fail_connection(&mut ws, code, reason)).await;
@@ -451,23 +516,27 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                     Box::pin(drain_until_closed(&mut ws)).await;
                     return;
                 }
+                Turn::NoPong if flow.flushing => {
+                    // Its socket full and no answer: the peer is gone, or
+                    // reads nothing; a close frame would wait behind the rest.
+                    engine.log("info", "WebSocket dropped: no pong, its socket full".to_owned());
+                    drop_connection(&engine, &conn, ws);
+                    return;
+                }
+                Turn::NoPong => {}
                 Turn::Heartbeat => {
                     // tungstenite keeps buffers as large as the largest frame
                     // it read or wrote. A quiet moment gives that memory back:
-                    // everything written was flushed at the top of the loop,
-                    // and once everything read made whole messages, a fresh
-                    // stream over the same socket loses nothing. (Not after
-                    // every large message: a busy connection reuses them.)
-                    if ws.get_ref().buffers_grown_and_idle() {
+                    // once everything written was flushed and everything read
+                    // made whole messages, a fresh stream over the same socket
+                    // loses nothing. (Not after every large message: a busy
+                    // connection reuses them.)
+                    if !flow.flushing && ws.get_ref().buffers_grown_and_idle() {
                         ws = afresh(ws, max_message(&engine, install));
                     }
                     let ping = std::iter::once(Message::Ping(Default::default()));
-                    match write_or_give_up(&engine, &conn, &mut ws, ping).await {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            drop_connection(&engine, &conn, ws);
-                            return;
-                        }
+                    match write_now(&engine, &conn, &mut ws, ping) {
+                        Ok(done) => flow.flushing |= !done,
                         Err(_) => break Ok(()),
                     }
                 }
@@ -543,7 +612,7 @@ fn on_incoming(
 /// deadline, or a heartbeat may be due (or neither: the deadline moved).
 /// While reading is `held`, an unanswered ping is forgiven: its pong may
 /// be waiting behind the messages not read yet.
-fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, pong_timeout: u64, held: bool) -> Turn {
+fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, held: bool) -> Turn {
     let now = engine.clock.now();
     let mut st = conn.state.lock();
     if pong_deadline.is_some_and(|at| at <= now) {
@@ -554,7 +623,7 @@ fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, pong_
         if !st.session.close(now, 3000, "No response from heartbeat") {
             st.session.terminate(3000, "No response from heartbeat");
         }
-        return Turn::Again;
+        return Turn::NoPong;
     }
     let heartbeat_due = st.session.deadline().is_some_and(|at| at <= now);
     if !heartbeat_due {
@@ -563,68 +632,59 @@ fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, pong_
     // The only timer of an attached session is its heartbeat.
     st.session.handle_timeout(now);
     if pong_deadline.is_none() {
-        *pong_deadline = Some(now + pong_timeout);
+        *pong_deadline = Some(now + pong_timeout(engine, conn));
     }
     Turn::Heartbeat
 }
 
-/// Send messages and flush them. The sink is driven by hand (`poll_ready`,
-/// then `start_send`) so that no message waits inside a future, and as one
-/// poll function rather than an async fn, which would keep a message and
-/// its own state beside the iterator: this await is part of every
-/// connection's task, whose size is that of its largest await.
-fn write_all<S, I>(ws: &mut WsStream<S>, mut messages: I) -> impl Future<Output = Result<(), WsError>> + '_
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-    I: Iterator<Item = Message> + 'static,
-{
-    std::future::poll_fn(move |cx| loop {
-        std::task::ready!(ws.poll_ready_unpin(cx))?;
-        match messages.next() {
-            Some(message) => ws.start_send_unpin(message)?,
-            None => return ws.poll_flush_unpin(cx),
-        }
-    })
+/// How long the peer has to answer a ping, in ms: sockjs-node's 10 s, or
+/// one heartbeat if that is shorter.
+fn pong_timeout(engine: &Engine, conn: &Conn) -> u64 {
+    engine
+        .options(conn.install)
+        .map_or(PONG_TIMEOUT_MS, |o| o.session.heartbeat_ms.min(PONG_TIMEOUT_MS))
 }
 
-/// `write_all`, unless the session ends while the socket takes nothing: a
-/// peer that stopped reading must not keep a closed session's connection,
-/// and what its task holds, for ever. While the session is open, the write
-/// waits as long as it takes (the session's buffer limits bound what
-/// piles up behind it). Once it is closed, the write has `CLOSE_TIMEOUT`
-/// more, or nothing when it was closed for going over `max_buffered_bytes`.
-/// `Ok(false)`: given up, the connection is to be dropped.
-///
-/// The task's wake-ups wake this wait too (one may be what closed the
-/// session), and are left for the loop.
-fn write_or_give_up<'a, S, I>(
-    engine: &'a Engine,
-    conn: &'a Conn,
-    ws: &'a mut WsStream<S>,
-    messages: I,
-) -> impl Future<Output = Result<bool, WsError>> + 'a
+/// Write messages and flush them, as far as the socket takes them now:
+/// `Ok(true)` when it took everything, `Ok(false)` when the rest waits in
+/// tungstenite's buffer for the loop to flush (while it goes on reading,
+/// so that a client whose side is full is still heard). Messages go into
+/// the buffer at once, not one by one as the socket takes them: the loop
+/// takes no more from the session until they are out, so the buffer holds
+/// at most one turn's output.
+fn write_now<S, I>(engine: &Engine, conn: &Conn, ws: &mut WsStream<S>, messages: I) -> Result<bool, WsError>
 where
     S: AsyncRead + AsyncWrite + Unpin,
-    I: Iterator<Item = Message> + Unpin + 'static,
+    I: Iterator<Item = Message>,
 {
-    let mut write = write_all(ws, messages);
-    // Engine ms; 0 until the session is found closed.
-    let mut give_up_at = 0;
-    std::future::poll_fn(move |cx| {
-        if let Poll::Ready(written) = write.poll_unpin(cx) {
-            return Poll::Ready(written.map(|()| true));
-        }
-        conn.task_wake().register(cx);
-        if gives_up(engine, conn, &mut give_up_at) {
-            Poll::Ready(Ok(false))
-        } else {
-            Poll::Pending
-        }
-    })
+    for message in messages {
+        ws.feed_now(message)?;
+    }
+    let done = ws.flush_now()?;
+    if done {
+        all_written(engine, conn);
+    }
+    Ok(done)
 }
 
-/// Whether a write the socket is not taking is to be given up now (see
-/// `write_or_give_up`); if not, the task is woken by the time it is.
+/// The socket took everything written: nothing of ours is in flight.
+fn all_written(engine: &Engine, conn: &Conn) {
+    let mut st = conn.state.lock();
+    st.in_flight = 0;
+    st.task_holds_writes = false;
+    if let Some(drain) = st.drained(conn.id) {
+        engine.events.push(drain);
+    }
+}
+
+/// Whether a flush the socket is not taking is to be given up now; if not,
+/// the task is woken by the time it is. While the session is open the
+/// flush waits as long as it takes: the loop goes on reading, so a peer
+/// that reads nothing but sends stays, and one that does neither misses
+/// its pong (`Turn::NoPong`). Once the session is closed, the flush has
+/// `CLOSE_TIMEOUT` more, or nothing when it was closed for going over
+/// `max_buffered_bytes`: a peer that stopped reading must not keep a
+/// closed session's connection, and what its task holds, for ever.
 fn gives_up(engine: &Engine, conn: &Conn, give_up_at: &mut u64) -> bool {
     let mut st = conn.state.lock();
     if st.session.accepts_messages() {

@@ -56,6 +56,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         self.ws.into_inner().stream
     }
 
+    /// Put a message into tungstenite's buffer, and write what the stream
+    /// takes now; the rest goes with a flush. For a writer that goes on
+    /// reading while it waits to flush (`Sink::poll_ready` would first wait
+    /// for the stream). Outside a poll, the stream is polled with the
+    /// waker of the task's last poll: the one task that polls this stream.
+    pub fn feed_now(&mut self, message: Message) -> Result<(), WsError> {
+        match self.ws.write(message) {
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.blocked = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Flush as far as the stream takes now (see `feed_now`): true when
+    /// everything went; else `poll_flush` finishes it.
+    pub fn flush_now(&mut self) -> Result<bool, WsError> {
+        match self.ws.flush() {
+            Ok(()) | Err(WsError::ConnectionClosed) => {
+                self.blocked = false;
+                Ok(true)
+            }
+            Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.blocked = true;
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Send a close frame and flush it.
     pub async fn close(&mut self, frame: Option<CloseFrame>) -> Result<(), WsError> {
         self.send(Message::Close(frame)).await
@@ -290,6 +321,25 @@ mod tests {
         assert!(matches!(ready(&mut ws).await, Poll::Ready(Ok(()))), "the rest went out");
         client.read_exact(&mut frame[64..]).await.unwrap();
         assert_eq!(frame[..2], [0x81, 100]);
+    }
+
+    #[tokio::test]
+    async fn what_feed_now_leaves_is_flushed_while_the_stream_is_read() {
+        let (server, mut client) = tokio::io::duplex(64);
+        let mut ws = WsStream::new(server, config().write_buffer_size(0));
+        // The pipe takes 64 of the 102 bytes: the rest waits for a flush.
+        ws.feed_now(Message::text("x".repeat(100))).unwrap();
+        assert!(!ws.flush_now().unwrap(), "not all written");
+        let sender = tokio::spawn(async move {
+            // Reading meanwhile finds nothing and does not disturb the flush.
+            let read = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut ws).poll_next(cx).is_pending())).await;
+            assert!(read, "nothing to read");
+            ws.flush().await.unwrap();
+            ws
+        });
+        let frame = read_while_sending(&mut client, 2 + 100, sender).await;
+        assert_eq!(frame[..2], [0x81, 100]);
+        assert!(frame[2..].iter().all(|&b| b == b'x'));
     }
 
     #[tokio::test]

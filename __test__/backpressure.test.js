@@ -223,6 +223,64 @@ test('close() to a WebSocket client that reads nothing gives it 5 s, then drops 
   }
 });
 
+test("a WebSocket client whose side is full is still heard: its messages arrive while the server's writes wait", async () => {
+  // It reads nothing for 5 s but sends every 100 ms, as a client busy with
+  // a backlog may: its messages reach the application, and they count as
+  // signs of life, so the pong it cannot send (heartbeat 2 s) ends nothing.
+  const { server, base, close } = await startServer({ high_water_mark: 64 * 1024, heartbeat_delay: 2000 });
+  const { ws, conn } = await openPausedClient(server, base);
+  try {
+    await fillUntilBlocked(conn);
+    const heard = [];
+    conn.on('data', (message) => heard.push(message));
+    for (let i = 0; i < 50; i++) {
+      ws.send(`m${i}`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await withTimeout(
+      new Promise((resolve) => {
+        const check = setInterval(() => {
+          if (heard.length === 50) {
+            clearInterval(check);
+            resolve();
+          }
+        }, 10);
+        check.unref();
+      }),
+      T,
+      `the client's 50 messages (heard ${heard.length})`,
+    );
+    assert.deepEqual(heard, Array.from({ length: 50 }, (_, i) => `m${i}`));
+    assert.equal(conn.readyState, 1, 'the session is still open');
+    // Reading again, the client gets everything and the session goes on.
+    const echoed = new Promise((resolve) => ws.on('message', (data) => String(data) === 'last' && resolve()));
+    ws._socket.resume();
+    conn.write('last');
+    await withTimeout(echoed, T, "the server's last message");
+  } finally {
+    ws.terminate();
+    await close();
+  }
+});
+
+test('an open WebSocket whose client reads and sends nothing, its socket full, is dropped when it misses its pong', async () => {
+  const { server, base, logs, close } = await startServer({ high_water_mark: 64 * 1024, heartbeat_delay: 1000 });
+  const { ws, conn, clientClose } = await openPausedClient(server, base);
+  try {
+    await fillUntilBlocked(conn);
+    await withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
+    assert.ok(
+      logs.some(([severity, line]) => severity === 'info' && line.includes('no pong')),
+      `a log line says why: ${JSON.stringify(logs)}`,
+    );
+    ws._socket.resume();
+    assert.equal(await clientClose, 1006);
+  } finally {
+    ws.terminate();
+    await close();
+  }
+});
+
 test("a client sending faster than the application's listener runs is held back: bounded batches, nothing lost, in order", async () => {
   const total = 100000;
   const size = 100;

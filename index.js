@@ -241,18 +241,8 @@ class Server extends EventEmitter {
             break;
           }
           case EV_SOCKET_END: {
-            const socket = this._sockets.get(id);
-            if (socket) {
-              this._sockets.delete(id);
-              socket.end();
-              // Read on even if the engine had paused it: the peer's end must
-              // be heard for the socket to close.
-              socket.resume();
-              // A peer that reads nothing would keep it open for ever.
-              const timer = setTimeout(() => socket.destroy(), SOCKET_END_TIMEOUT_MS);
-              timer.unref();
-              socket.once('close', () => clearTimeout(timer));
-            }
+            const socket = this.takeSocket(id);
+            if (socket) endBridgedSocket(socket);
             break;
           }
           case EV_SOCKET_RESUME: {
@@ -263,11 +253,8 @@ class Server extends EventEmitter {
           case EV_SOCKET_ABORT: {
             // The engine dropped the connection: what Node's socket still
             // holds is not owed to a peer that reads nothing.
-            const socket = this._sockets.get(id);
-            if (socket) {
-              this._sockets.delete(id);
-              socket.destroy();
-            }
+            const socket = this.takeSocket(id);
+            if (socket) socket.destroy();
             break;
           }
           case EV_LOG: {
@@ -515,6 +502,25 @@ Server.prototype.socketFull = function socketFull(id, socket) {
     if (this._sockets.get(id) === socket) this._engine.pipeBlocked(id, false);
   });
 };
+
+// The bridged socket of session `id`, which the engine is done with.
+Server.prototype.takeSocket = function takeSocket(id) {
+  const socket = this._sockets.get(id);
+  this._sockets.delete(id);
+  return socket;
+};
+
+// End a bridged socket the engine is done with.
+function endBridgedSocket(socket) {
+  socket.end();
+  // Read on even if the engine had paused it: the peer's end must be heard
+  // for the socket to close.
+  socket.resume();
+  // A peer that reads nothing would keep it open for ever.
+  const timer = setTimeout(() => socket.destroy(), SOCKET_END_TIMEOUT_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
+}
 
 // A socket without a file descriptor (TLS): its bytes go through the engine,
 // which asks for a pause while the WebSocket is not reading them (the

@@ -29,6 +29,23 @@ async function startServer(options) {
   return { server, base, logs, close };
 }
 
+// Resolves once `cond()` holds (checked every 5 ms); rejects after `ms`,
+// saying `describe()`.
+function waitUntil(cond, ms, describe) {
+  return new Promise((resolve, reject) => {
+    const started = Date.now();
+    const check = setInterval(() => {
+      if (cond()) {
+        clearInterval(check);
+        resolve();
+      } else if (Date.now() - started > ms) {
+        clearInterval(check);
+        reject(new Error(`timed out after ${ms} ms waiting for ${describe()}`));
+      }
+    }, 5);
+  });
+}
+
 function nextConnection(server) {
   return withTimeout(new Promise((resolve) => server.once('connection', resolve)), T, "the server's 'connection'");
 }
@@ -99,19 +116,7 @@ test('a fast readable piped into a client that does not read is held back, then 
     assert.ok(maxBuffered <= bound, `buffered at most ${maxBuffered} bytes through the whole run (bound ${bound})`);
     // The engine counts the last batch until its socket write returns,
     // which can be just after the client has read it.
-    await withTimeout(
-      new Promise((resolve) => {
-        const check = setInterval(() => {
-          if (conn.bufferedAmount === 0) {
-            clearInterval(check);
-            resolve();
-          }
-        }, 5);
-        check.unref();
-      }),
-      T,
-      `bufferedAmount to fall to 0 (still ${conn.bufferedAmount})`,
-    );
+    await waitUntil(() => conn.bufferedAmount === 0, T, () => `bufferedAmount to fall to 0 (still ${conn.bufferedAmount})`);
   } finally {
     ws.terminate();
     await close();
@@ -167,6 +172,19 @@ test('a session over max_buffered_bytes is closed with a log line instead of gro
   }
 });
 
+// The session closes (`closed`), a log line of `severity` says `why`, and
+// the client, reading again, finds its connection reset: no close frame
+// followed what was left unsent.
+async function expectDropped({ closed, logs, severity, why, ws, clientClose }) {
+  await closed;
+  assert.ok(
+    logs.some(([s, line]) => s === severity && line.includes(why)),
+    `a log line says why: ${JSON.stringify(logs)}`,
+  );
+  ws._socket.resume();
+  assert.equal(await clientClose, 1006, 'the connection was reset');
+}
+
 async function openPausedClient(server, base) {
   const connP = nextConnection(server);
   const ws = new WebSocket(`ws://${base}/websocket`);
@@ -188,15 +206,7 @@ test('a WebSocket client that reads nothing is dropped once past max_buffered_by
     overflow(conn);
     // The engine's write to the full socket is given up: before the fix,
     // 'close' waited for the client to read everything.
-    await closed;
-    assert.ok(
-      logs.some(([severity, line]) => severity === 'error' && line.includes('max_buffered_bytes')),
-      `a log line names the limit: ${JSON.stringify(logs)}`,
-    );
-    // Reading again, the client finds its connection reset: no close frame
-    // followed what was left unsent.
-    ws._socket.resume();
-    assert.equal(await clientClose, 1006);
+    await expectDropped({ closed, logs, severity: 'error', why: 'max_buffered_bytes', ws, clientClose });
   } finally {
     ws.terminate();
     await close();
@@ -210,13 +220,7 @@ test('close() to a WebSocket client that reads nothing gives it 5 s, then drops 
     await fillUntilBlocked(conn);
     const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
     conn.close(4000, 'Bye');
-    await closed;
-    assert.ok(
-      logs.some(([severity, line]) => severity === 'info' && line.includes('read nothing')),
-      `a log line says why: ${JSON.stringify(logs)}`,
-    );
-    ws._socket.resume();
-    assert.equal(await clientClose, 1006, 'the connection was reset, not closed with 4000');
+    await expectDropped({ closed, logs, severity: 'info', why: 'read nothing', ws, clientClose });
   } finally {
     ws.terminate();
     await close();
@@ -237,19 +241,7 @@ test("a WebSocket client whose side is full is still heard: its messages arrive 
       ws.send(`m${i}`);
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
-    await withTimeout(
-      new Promise((resolve) => {
-        const check = setInterval(() => {
-          if (heard.length === 50) {
-            clearInterval(check);
-            resolve();
-          }
-        }, 10);
-        check.unref();
-      }),
-      T,
-      `the client's 50 messages (heard ${heard.length})`,
-    );
+    await waitUntil(() => heard.length === 50, T, () => `the client's 50 messages (heard ${heard.length})`);
     assert.deepEqual(heard, Array.from({ length: 50 }, (_, i) => `m${i}`));
     assert.equal(conn.readyState, 1, 'the session is still open');
     // Reading again, the client gets everything and the session goes on.
@@ -268,13 +260,8 @@ test('an open WebSocket whose client reads and sends nothing, its socket full, i
   const { ws, conn, clientClose } = await openPausedClient(server, base);
   try {
     await fillUntilBlocked(conn);
-    await withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
-    assert.ok(
-      logs.some(([severity, line]) => severity === 'info' && line.includes('no pong')),
-      `a log line says why: ${JSON.stringify(logs)}`,
-    );
-    ws._socket.resume();
-    assert.equal(await clientClose, 1006);
+    const closed = withTimeout(new Promise((resolve) => conn.once('close', resolve)), T, "the session's 'close'");
+    await expectDropped({ closed, logs, severity: 'info', why: 'no pong', ws, clientClose });
   } finally {
     ws.terminate();
     await close();

@@ -53,6 +53,10 @@ pub struct SpillReader<S> {
     bounds: FrameBounds,
     /// Where JavaScript's thread writes to the same socket, if it does.
     direct: Option<Arc<SocketOut>>,
+    /// The socket took bytes since `watch_progress` (see `Noting`).
+    progressed: bool,
+    /// Bytes the kernel had not sent yet at `watch_progress` (saturated).
+    unsent_at_watch: u32,
 }
 
 struct Spill {
@@ -78,7 +82,42 @@ impl<S> SpillReader<S> {
             spill: Spill::of(pending.into_boxed_slice()),
             bounds: FrameBounds::default(),
             direct,
+            progressed: false,
+            unsent_at_watch: 0,
         }
+    }
+
+    /// Note from now on whether the peer takes any bytes (`progressed`).
+    pub fn watch_progress(&mut self)
+    where
+        S: SocketEnding,
+    {
+        self.progressed = false;
+        self.unsent_at_watch = self.inner.unsent().map_or(0, saturate);
+    }
+
+    /// Whether the peer took bytes since `watch_progress`: the kernel holds
+    /// fewer of ours unacknowledged than then, or, while a write waits for
+    /// the socket (`waiting`: else the socket taking bytes proves nothing),
+    /// the socket took more.
+    pub fn progressed(&self, waiting: bool) -> bool
+    where
+        S: SocketEnding,
+    {
+        let acked = self
+            .inner
+            .unsent()
+            .is_some_and(|now| saturate(now) < self.unsent_at_watch);
+        acked || (waiting && self.progressed)
+    }
+
+    /// The socket as the write paths use it, and JavaScript's side of it.
+    fn socket(&mut self) -> (Option<&SocketOut>, Noting<'_, S>) {
+        let socket = Noting {
+            inner: &mut self.inner,
+            progressed: &mut self.progressed,
+        };
+        (self.direct.as_deref(), socket)
     }
 
     /// After bytes were handed out: once the peer's close frame began, no
@@ -102,6 +141,10 @@ impl<S> SpillReader<S> {
     pub fn forget_large(&mut self) {
         self.bounds.reset_large();
     }
+}
+
+fn saturate(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Hand out what of `bytes` fits and belongs to the current frame; how many.
@@ -189,6 +232,12 @@ pub trait SocketEnding {
     /// The connection is to be dropped, whatever is still unsent, when the
     /// stream is: the peer is owed nothing more.
     fn abort(&mut self);
+
+    /// Bytes the kernel holds that the peer has not acknowledged, if the
+    /// stream can tell.
+    fn unsent(&self) -> Option<usize> {
+        None
+    }
 }
 
 // The tests run the reader over an in-memory pipe.
@@ -215,6 +264,15 @@ fn reset_on_close(stream: &tokio::net::TcpStream) {
 impl SocketEnding for tokio::net::TcpStream {
     fn abort(&mut self) {
         reset_on_close(self);
+    }
+
+    fn unsent(&self) -> Option<usize> {
+        use std::os::fd::AsRawFd;
+        let mut n: libc::c_int = 0;
+        // SAFETY: SIOCOUTQ (TIOCOUTQ) writes one int; the descriptor is
+        // this open stream's.
+        let done = unsafe { libc::ioctl(self.as_raw_fd(), libc::TIOCOUTQ, &mut n) };
+        (done == 0).then(|| usize::try_from(n).unwrap_or(0))
     }
 
     /// `MSG_MORE`: the kernel holds a short segment back until something
@@ -258,9 +316,10 @@ impl<S: AsyncWrite + SocketEnding + Unpin> AsyncWrite for SpillReader<S> {
                 return Poll::Ready(sent);
             }
         }
-        match &this.direct {
-            Some(direct) => direct.poll_write(Pin::new(&mut this.inner), cx, data),
-            None => Pin::new(&mut this.inner).poll_write(cx, data),
+        let (direct, mut socket) = this.socket();
+        match direct {
+            Some(direct) => direct.poll_write(Pin::new(&mut socket), cx, data),
+            None => Pin::new(&mut socket).poll_write(cx, data),
         }
     }
 
@@ -278,7 +337,7 @@ impl<S: AsyncWrite + SocketEnding + Unpin> AsyncWrite for SpillReader<S> {
         if bufs.iter().map(|b| b.len() as u64).sum::<u64>() > LARGE_FRAME {
             this.bounds.mark_large();
         }
-        Pin::new(&mut this.inner).poll_write_vectored(cx, bufs)
+        Pin::new(&mut this.socket().1).poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -287,9 +346,10 @@ impl<S: AsyncWrite + SocketEnding + Unpin> AsyncWrite for SpillReader<S> {
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match &this.direct {
-            Some(direct) => direct.poll_flush(Pin::new(&mut this.inner), cx),
-            None => Pin::new(&mut this.inner).poll_flush(cx),
+        let (direct, mut socket) = this.socket();
+        match direct {
+            Some(direct) => direct.poll_flush(Pin::new(&mut socket), cx),
+            None => Pin::new(&mut socket).poll_flush(cx),
         }
     }
 
@@ -303,6 +363,51 @@ impl<S: AsyncWrite + SocketEnding + Unpin> AsyncWrite for SpillReader<S> {
     }
 }
 
+/// The socket as `SpillReader`'s writes reach it (JavaScript's rest
+/// included, through `direct`): it notes when bytes go out.
+struct Noting<'a, S> {
+    inner: &'a mut S,
+    progressed: &'a mut bool,
+}
+
+impl<S> Noting<'_, S> {
+    fn note(&mut self, polled: &Poll<io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            *self.progressed = true;
+        }
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Noting<'_, S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut *self.inner).poll_write(cx, data);
+        self.note(&polled);
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut *self.inner).poll_write_vectored(cx, bufs);
+        self.note(&polled);
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut *self.inner).poll_shutdown(cx)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -311,6 +416,48 @@ mod tests {
 
     fn pattern(len: usize) -> Vec<u8> {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn progress_is_the_peer_taking_bytes_after_the_watch() {
+        use std::io::Read;
+        use std::time::Duration;
+        let (mut client, server) = socket_pair();
+        server.set_nonblocking(true).unwrap();
+        let mut stream = SpillReader::new(tokio::net::TcpStream::from_std(server).unwrap(), Vec::new(), None);
+        let chunk = vec![7u8; 64 * 1024];
+        // Fill the socket (a write that waits 200 ms finds it full): the
+        // client reads nothing yet.
+        let mut filled = 0;
+        while let Ok(written) = tokio::time::timeout(Duration::from_millis(200), stream.write(&chunk)).await {
+            filled += written.unwrap();
+            assert!(filled < 256 << 20, "the socket never filled");
+        }
+        stream.watch_progress();
+        assert!(!stream.progressed(true), "nothing taken since the watch");
+        // The client reads: the kernel sends more of what it holds.
+        let mut taken = vec![0u8; filled.min(1 << 20)];
+        client.read_exact(&mut taken).unwrap();
+        let mut acked = false;
+        for _ in 0..500 {
+            acked = stream.progressed(false);
+            if acked {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert!(acked, "the kernel holds fewer unacknowledged bytes");
+        // And once the client reads on, the socket takes more of ours:
+        // progress while a write waited.
+        stream.watch_progress();
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 1 << 20];
+            while matches!(client.read(&mut buf), Ok(n) if n > 0) {}
+        });
+        let written = tokio::time::timeout(Duration::from_secs(5), stream.write(&chunk)).await;
+        assert!(matches!(written, Ok(Ok(n)) if n > 0), "{written:?}");
+        assert!(stream.progressed(true));
     }
 
     #[tokio::test]

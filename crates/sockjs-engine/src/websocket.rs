@@ -11,6 +11,7 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::os::fd::{BorrowedFd, RawFd};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -431,7 +432,8 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
         };
 
         // When the peer must have answered the last ping (engine ms).
-        let mut pong_deadline: Option<u64> = None;
+        // (`NonZeroU64`: 8 bytes in every task, not 16.)
+        let mut pong_deadline: Option<NonZeroU64> = None;
         let mut flow = Flow::default();
         let outcome: Result<(), String> = loop {
             if !flow.flushing {
@@ -491,7 +493,10 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                         std::mem::take(&mut st.timer_due)
                     };
                     if timer_due {
-                        on_timer(&engine, &conn, &mut pong_deadline, flow.held)
+                        // The pong may wait behind what the client has not
+                        // read yet: while it reads (slowly), or is held back.
+                        let behind = flow.held || ws.get_ref().progressed(flow.flushing);
+                        on_timer(&engine, &conn, &mut pong_deadline, behind)
                     } else {
                         Turn::Again
                     }
@@ -539,6 +544,10 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                         Ok(done) => flow.flushing |= !done,
                         Err(_) => break Ok(()),
                     }
+                    // Will the client have taken anything by the pong
+                    // deadline? (From after the ping: writing it proves
+                    // nothing.)
+                    ws.get_mut().watch_progress();
                 }
             }
         };
@@ -557,9 +566,9 @@ fn max_message(engine: &Engine, install: u32) -> usize {
 /// each: an idle connection is 112 bytes smaller (tokio's `Sleep`), and
 /// a deadline that moves later costs nothing (its stale entry wakes the
 /// task, which finds nothing due and schedules the new one).
-fn schedule_deadline(engine: &Engine, conn: &Conn, pong_deadline: Option<u64>) {
+fn schedule_deadline(engine: &Engine, conn: &Conn, pong_deadline: Option<NonZeroU64>) {
     let mut st = conn.state.lock();
-    let next = match (st.session.deadline(), pong_deadline) {
+    let next = match (st.session.deadline(), pong_deadline.map(NonZeroU64::get)) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     };
@@ -574,7 +583,7 @@ fn on_incoming(
     conn: &Conn,
     kind: Kind,
     incoming: Option<Result<Message, WsError>>,
-    pong_deadline: &mut Option<u64>,
+    pong_deadline: &mut Option<NonZeroU64>,
 ) -> Turn {
     let message = match incoming {
         None | Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed | WsError::Io(_))) => return Turn::Over,
@@ -610,14 +619,15 @@ fn on_incoming(
 
 /// The timer task woke the connection: the peer may have missed its pong
 /// deadline, or a heartbeat may be due (or neither: the deadline moved).
-/// While reading is `held`, an unanswered ping is forgiven: its pong may
-/// be waiting behind the messages not read yet.
-fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, held: bool) -> Turn {
+/// An unanswered ping is forgiven when the pong may be waiting behind
+/// bytes still on their way (`behind`): the client's messages that
+/// reading is held from, or ours that the client is still taking.
+fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<NonZeroU64>, behind: bool) -> Turn {
     let now = engine.clock.now();
     let mut st = conn.state.lock();
-    if pong_deadline.is_some_and(|at| at <= now) {
+    if pong_deadline.is_some_and(|at| at.get() <= now) {
         *pong_deadline = None;
-        if held {
+        if behind {
             return Turn::Again;
         }
         if !st.session.close(now, 3000, "No response from heartbeat") {
@@ -632,7 +642,7 @@ fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<u64>, held:
     // The only timer of an attached session is its heartbeat.
     st.session.handle_timeout(now);
     if pong_deadline.is_none() {
-        *pong_deadline = Some(now + pong_timeout(engine, conn));
+        *pong_deadline = NonZeroU64::new(now + pong_timeout(engine, conn).max(1));
     }
     Turn::Heartbeat
 }

@@ -52,6 +52,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         &self.ws.get_ref().stream
     }
 
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.ws.get_mut().stream
+    }
+
     pub fn into_inner(self) -> S {
         self.ws.into_inner().stream
     }

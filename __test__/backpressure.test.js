@@ -255,6 +255,49 @@ test("a WebSocket client whose side is full is still heard: its messages arrive 
   }
 });
 
+test('a WebSocket client that reads slowly is not taken for dead while its backlog drains', async () => {
+  // 50 MiB written at once, read at most 512 KiB per 50 ms (>= 5 s): a
+  // ping waits behind the backlog longer than the pong timeout (2 s), but
+  // the client keeps taking bytes, so it is alive. (What the kernel's
+  // buffers hold, up to ~10 MB here, must take it less than the pong
+  // timeout: that part of the way the engine cannot see.)
+  const { server, base, close } = await startServer({ heartbeat_delay: 2000, max_buffered_bytes: 128 << 20 });
+  const { ws, conn, clientClose } = await openPausedClient(server, base);
+  try {
+    const count = 800;
+    const chunk = 'z'.repeat(64 * 1024 - 8);
+    for (let i = 0; i < count; i++) conn.write(`${String(i).padStart(7, '0')}:${chunk}`);
+    let received = 0;
+    let outOfOrder = 0;
+    ws.on('message', (data) => {
+      if (!String(data).startsWith(`${String(received).padStart(7, '0')}:`)) outOfOrder += 1;
+      received += 1;
+    });
+    let slice = 0;
+    ws._socket.on('data', (bytes) => {
+      slice += bytes.length;
+      if (slice >= 512 * 1024) ws._socket.pause();
+    });
+    const pace = setInterval(() => {
+      slice = 0;
+      ws._socket.resume();
+    }, 50);
+    try {
+      await waitUntil(() => received === count || conn.readyState !== 1, 6 * T, () => `all ${count} messages (${received} so far)`);
+    } finally {
+      clearInterval(pace);
+    }
+    assert.equal(conn.readyState, 1, `the session stayed open (${received} of ${count} received)`);
+    assert.equal(received, count);
+    assert.equal(outOfOrder, 0);
+    ws.close(1000);
+    assert.equal(await clientClose, 1000);
+  } finally {
+    ws.terminate();
+    await close();
+  }
+});
+
 test('an open WebSocket whose client reads and sends nothing, its socket full, is dropped when it misses its pong', async () => {
   const { server, base, logs, close } = await startServer({ high_water_mark: 64 * 1024, heartbeat_delay: 1000 });
   const { ws, conn, clientClose } = await openPausedClient(server, base);

@@ -21,6 +21,9 @@
 //! Once the peer's close frame is in whole, the writes left (the answer to
 //! it) are handed to the kernel to go out together with the FIN
 //! (`SocketEnding`, which also says how a connection is dropped).
+//!
+//! And it notes whether the peer takes our bytes (`progressed`): a missed
+//! pong is forgiven while the pong may be waiting behind them.
 
 use std::cell::RefCell;
 use std::io;

@@ -24,12 +24,6 @@ impl TaskWake {
         self.waker.wake();
     }
 
-    /// Have the next `wake` wake the task, and leave it for `poll_woken`
-    /// to see: for a wait that must hear wakes meant for another.
-    pub fn register(&self, cx: &mut Context<'_>) {
-        self.waker.register(cx.waker());
-    }
-
     /// Ready once per `wake` (wakes in between count once).
     pub fn poll_woken(&self, cx: &mut Context<'_>) -> Poll<()> {
         if self.pending.swap(false, Ordering::AcqRel) {
@@ -74,17 +68,6 @@ mod tests {
         t.wake();
         assert_eq!(t.poll_woken(&mut cx), Poll::Ready(()));
         assert_eq!(t.poll_woken(&mut cx), Poll::Pending);
-    }
-
-    #[test]
-    fn a_registered_waiter_is_woken_and_the_wake_is_kept() {
-        let t = TaskWake::default();
-        let (count, waker) = counting_waker();
-        let mut cx = Context::from_waker(&waker);
-        t.register(&mut cx);
-        t.wake();
-        assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert_eq!(t.poll_woken(&mut cx), Poll::Ready(()), "still there for poll_woken");
     }
 
     #[test]

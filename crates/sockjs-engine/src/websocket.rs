@@ -359,8 +359,8 @@ struct Flow {
     /// What was written is not all on the socket yet; meanwhile the loop
     /// goes on reading, and takes nothing more from the session.
     flushing: bool,
-    /// When a flush that waits is given up (engine ms; 0: not set).
-    give_up_at: u64,
+    /// When a flush that waits is given up (engine ms).
+    give_up_at: Option<NonZeroU64>,
 }
 
 /// Wait for what comes first: the pending flush done (or given up), the
@@ -465,7 +465,7 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
             let turn = match woke {
                 Woke::Flushed(Ok(())) => {
                     flow.flushing = false;
-                    flow.give_up_at = 0;
+                    flow.give_up_at = None;
                     all_written(&engine, &conn);
                     // What was written meanwhile, framed to be taken now.
                     conn.state.lock().session.flush(engine.clock.now());
@@ -642,9 +642,15 @@ fn on_timer(engine: &Engine, conn: &Conn, pong_deadline: &mut Option<NonZeroU64>
     // The only timer of an attached session is its heartbeat.
     st.session.handle_timeout(now);
     if pong_deadline.is_none() {
-        *pong_deadline = NonZeroU64::new(now + pong_timeout(engine, conn).max(1));
+        *pong_deadline = Some(deadline(now, pong_timeout(engine, conn)));
     }
     Turn::Heartbeat
+}
+
+/// The deadline `ms` after `now` (engine ms): never 0, so that an
+/// `Option` of it takes 8 bytes of the task, not 16.
+fn deadline(now: u64, ms: u64) -> NonZeroU64 {
+    NonZeroU64::new(now.saturating_add(ms.max(1))).unwrap_or(NonZeroU64::MAX)
 }
 
 /// How long the peer has to answer a ping, in ms: sockjs-node's 10 s, or
@@ -695,7 +701,7 @@ fn all_written(engine: &Engine, conn: &Conn) {
 /// `CLOSE_TIMEOUT` more, or nothing when it was closed for going over
 /// `max_buffered_bytes`: a peer that stopped reading must not keep a
 /// closed session's connection, and what its task holds, for ever.
-fn gives_up(engine: &Engine, conn: &Conn, give_up_at: &mut u64) -> bool {
+fn gives_up(engine: &Engine, conn: &Conn, give_up_at: &mut Option<NonZeroU64>) -> bool {
     let mut st = conn.state.lock();
     if st.session.accepts_messages() {
         return false;
@@ -704,10 +710,10 @@ fn gives_up(engine: &Engine, conn: &Conn, give_up_at: &mut u64) -> bool {
         return true;
     }
     let now = engine.clock.now();
-    if *give_up_at == 0 {
-        *give_up_at = now + CLOSE_TIMEOUT.as_millis() as u64;
-    }
-    if now >= *give_up_at {
+    let at = give_up_at
+        .get_or_insert_with(|| deadline(now, CLOSE_TIMEOUT.as_millis() as u64))
+        .get();
+    if now >= at {
         drop(st);
         engine.log(
             "info",
@@ -715,7 +721,7 @@ fn gives_up(engine: &Engine, conn: &Conn, give_up_at: &mut u64) -> bool {
         );
         return true;
     }
-    engine.schedule_by(conn.id, &mut st, *give_up_at);
+    engine.schedule_by(conn.id, &mut st, at);
     false
 }
 

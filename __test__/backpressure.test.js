@@ -182,7 +182,7 @@ async function expectDropped({ closed, logs, severity, why, ws, clientClose }) {
     `a log line says why: ${JSON.stringify(logs)}`,
   );
   ws._socket.resume();
-  assert.equal(await clientClose, 1006, 'the connection was reset');
+  assert.equal(await withTimeout(clientClose, T, "the client's 'close'"), 1006, 'the connection was reset');
 }
 
 async function openPausedClient(server, base) {
@@ -192,8 +192,9 @@ async function openPausedClient(server, base) {
   await withTimeout(new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject)), T, 'open');
   const conn = await connP;
   ws._socket.pause(); // the client stops reading
-  const clientClose = withTimeout(new Promise((resolve) => ws.once('close', resolve)), T, "the client's 'close'");
-  clientClose.catch(() => {});
+  // Listened for from the start; each test bounds its wait when it awaits
+  // it, so a test that first reads for a while has its full T left.
+  const clientClose = new Promise((resolve) => ws.once('close', resolve));
   return { ws, conn, clientClose };
 }
 
@@ -273,25 +274,36 @@ test('a WebSocket client that reads slowly is not taken for dead while its backl
       if (!String(data).startsWith(`${String(received).padStart(7, '0')}:`)) outOfOrder += 1;
       received += 1;
     });
-    let slice = 0;
-    ws._socket.on('data', (bytes) => {
-      slice += bytes.length;
-      if (slice >= 512 * 1024) ws._socket.pause();
+    // ws resumes its socket whenever its parser drains, so a pause() alone
+    // does not hold; resume() is gated on what is left of this slice.
+    const socket = ws._socket;
+    const resume = socket.resume;
+    let left = 0;
+    socket.resume = function gatedResume() {
+      return left > 0 ? resume.call(this) : this;
+    };
+    socket.on('data', (bytes) => {
+      left -= bytes.length;
+      if (left <= 0) socket.pause();
     });
+    const started = Date.now();
     const pace = setInterval(() => {
-      slice = 0;
-      ws._socket.resume();
+      left = 512 * 1024;
+      socket.resume();
     }, 50);
     try {
       await waitUntil(() => received === count || conn.readyState !== 1, 6 * T, () => `all ${count} messages (${received} so far)`);
     } finally {
       clearInterval(pace);
+      socket.resume = resume;
     }
     assert.equal(conn.readyState, 1, `the session stayed open (${received} of ${count} received)`);
+    // The premise: the backlog took well over the pong timeout to drain.
+    assert.ok(Date.now() - started >= 4000, `the client read slowly (${Date.now() - started} ms)`);
     assert.equal(received, count);
     assert.equal(outOfOrder, 0);
     ws.close(1000);
-    assert.equal(await clientClose, 1000);
+    assert.equal(await withTimeout(clientClose, T, "the client's 'close'"), 1000);
   } finally {
     ws.terminate();
     await close();

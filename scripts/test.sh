@@ -23,7 +23,7 @@ node --test --test-concurrency=2 __test__/*.test.js
 # machine with more than one core, the I/O thread wrote them.
 echo "== node:test, WebSocket suites with SOCKJS_THREADS=1"
 SOCKJS_THREADS=1 node --test --test-concurrency=2 __test__/websocket.test.js __test__/websocket-hostile.test.js \
-  __test__/websocket-load.test.js __test__/websocket-tls.test.js __test__/backpressure.test.js __test__/broadcast.test.js \
+  __test__/websocket-soup.test.js __test__/websocket-load.test.js __test__/websocket-tls.test.js __test__/backpressure.test.js __test__/broadcast.test.js \
   __test__/client-node.test.js __test__/workers.test.js
 
 # The oldest Node the package supports (fetched from the npm registry).

@@ -132,6 +132,51 @@ test('websocket heartbeats: h frames and pings; a peer that never answers pings 
   }
 });
 
+for (const trickle of [false, true]) {
+  const how = trickle ? 'trickles a frame one byte at a time' : 'stops in the middle of a frame';
+  test(`websocket heartbeats: a peer that ${how} is closed with 3000 at its missed pong, and its connection ends`, async () => {
+    // Bytes that never make a whole frame are no sign of life: the pong
+    // cannot come while the frame is unfinished. The server's close frame
+    // gets no answer either, so the connection is dropped after the close
+    // handshake's 5 s.
+    const s = await startServer({ heartbeat_delay: 200 });
+    let trickling = null;
+    try {
+      const closeP = W.waitEvent(s.server, 'connection', T).then(([conn]) => W.waitEvent(conn, 'close', T * 2));
+      const c = await W.openRawWebSocket(s.port, '/lim/0/stuck/websocket');
+      assert.equal((await c.reader.nextFrame(T, 'the open frame')).text(), 'o');
+      // A text frame announcing 100,000 bytes, of which 10 come at once.
+      const frame = W.encodeFrame({ opcode: W.OP.TEXT, payload: Buffer.alloc(100000, 0x61) });
+      c.socket.write(frame.subarray(0, 18));
+      let sent = 18;
+      if (trickle) {
+        trickling = setInterval(() => {
+          if (!c.socket.destroyed && sent < frame.length) c.socket.write(frame.subarray(sent, (sent += 1)));
+        }, 20);
+      }
+      const frames = [];
+      for (let i = 0; i < 50; i++) {
+        const f = await c.reader.nextFrame(T, 'heartbeat frames');
+        frames.push(f);
+        if (f.opcode === W.OP.CLOSE) break;
+      }
+      const seen = frames.map(W.describeFrame).join(' | ');
+      assert.ok(frames.some((f) => f.opcode === W.OP.PING), `a ping: ${seen}`);
+      assert.ok(
+        frames.some((f) => f.opcode === W.OP.TEXT && f.text() === 'c[3000,"No response from heartbeat"]'),
+        `the SockJS close frame: ${seen}`,
+      );
+      assert.equal(frames[frames.length - 1].opcode, W.OP.CLOSE, seen);
+      await closeP;
+      await c.reader.waitClosed(T * 2, 'the server to end the connection');
+      c.socket.destroy();
+    } finally {
+      clearInterval(trickling);
+      await s.close();
+    }
+  });
+}
+
 test('detach(): sessions are closed and the earlier listeners get the prefix back', async () => {
   const server = sockjs.createServer({ prefix: '/att', log: () => {} });
   const httpServer = http.createServer((req, res) => {

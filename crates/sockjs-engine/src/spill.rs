@@ -58,8 +58,10 @@ pub struct SpillReader<S> {
     direct: Option<Arc<SocketOut>>,
     /// The socket took bytes since `watch_progress` (see `Noting`).
     progressed: bool,
-    /// Bytes the kernel had not sent yet at `watch_progress` (saturated).
-    unsent_at_watch: u32,
+    /// Bytes of ours the kernel held unacknowledged at `note_backlog`,
+    /// just before a ping was written: what the ping waits behind
+    /// (saturated).
+    backlog_at_ping: u32,
 }
 
 struct Spill {
@@ -86,23 +88,30 @@ impl<S> SpillReader<S> {
             bounds: FrameBounds::default(),
             direct,
             progressed: false,
-            unsent_at_watch: 0,
+            backlog_at_ping: 0,
         }
     }
 
-    /// Note from now on whether the peer takes any bytes (`progressed`).
-    pub fn watch_progress(&mut self)
+    /// Before a ping is written: note what of ours it waits behind.
+    pub fn note_backlog(&mut self)
     where
         S: SocketEnding,
     {
-        self.progressed = false;
-        self.unsent_at_watch = self.inner.unsent().map_or(0, saturate);
+        self.backlog_at_ping = self.inner.unsent().map_or(0, saturate);
     }
 
-    /// Whether the peer took bytes since `watch_progress`: the kernel holds
-    /// fewer of ours unacknowledged than then, or, while a write waits for
-    /// the socket (`waiting`: else the socket taking bytes proves nothing),
-    /// the socket took more.
+    /// After the ping is written: note from now on whether the socket takes
+    /// any bytes (`progressed`).
+    pub fn watch_progress(&mut self) {
+        self.progressed = false;
+    }
+
+    /// Whether the peer took bytes that were ahead of the ping: the kernel
+    /// holds fewer of ours unacknowledged than it did before the ping (with
+    /// nothing ahead of it, never: a peer's kernel acknowledging the ping
+    /// says nothing of the peer), or, while a write waits for the socket
+    /// (`waiting`: else the socket taking bytes proves nothing), the socket
+    /// took more since `watch_progress`.
     pub fn progressed(&self, waiting: bool) -> bool
     where
         S: SocketEnding,
@@ -110,7 +119,7 @@ impl<S> SpillReader<S> {
         let acked = self
             .inner
             .unsent()
-            .is_some_and(|now| saturate(now) < self.unsent_at_watch);
+            .is_some_and(|now| saturate(now) < self.backlog_at_ping);
         acked || (waiting && self.progressed)
     }
 
@@ -437,6 +446,7 @@ mod tests {
             filled += written.unwrap();
             assert!(filled < 256 << 20, "the socket never filled");
         }
+        stream.note_backlog();
         stream.watch_progress();
         assert!(!stream.progressed(true), "nothing taken since the watch");
         // The client reads: the kernel sends more of what it holds.
@@ -461,6 +471,40 @@ mod tests {
         let written = tokio::time::timeout(Duration::from_secs(5), stream.write(&chunk)).await;
         assert!(matches!(written, Ok(Ok(n)) if n > 0), "{written:?}");
         assert!(stream.progressed(true));
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn a_ping_with_nothing_ahead_of_it_is_no_progress_once_acknowledged() {
+        use std::io::Read;
+        use std::time::Duration;
+        let (mut client, server) = socket_pair();
+        server.set_nonblocking(true).unwrap();
+        let mut stream = SpillReader::new(tokio::net::TcpStream::from_std(server).unwrap(), Vec::new(), None);
+        // An exchange, as after a WebSocket opens: the client's kernel then
+        // delays its acknowledgements (interactive mode), so right after
+        // the write the ping is likely still unacknowledged.
+        stream.write_all(b"o").await.unwrap();
+        let mut open = [0u8; 1];
+        client.read_exact(&mut open).unwrap();
+        std::io::Write::write_all(&mut client, b"half a frame").unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        stream.note_backlog();
+        stream.write_all(&[0x89, 0x00]).await.unwrap();
+        stream.watch_progress();
+        let mut ping = [0u8; 2];
+        client.read_exact(&mut ping).unwrap();
+        for _ in 0..500 {
+            if stream.inner.unsent() == Some(0) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(stream.inner.unsent(), Some(0), "the ping was acknowledged");
+        assert!(
+            !stream.progressed(false),
+            "the peer's kernel acknowledging the ping is not the peer answering"
+        );
     }
 
     #[tokio::test]

@@ -539,14 +539,16 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                     if !flow.flushing && ws.get_ref().buffers_grown_and_idle() {
                         ws = afresh(ws, max_message(&engine, install));
                     }
+                    // Will the client have taken anything of what the ping
+                    // waits behind by the pong deadline? (Its socket taking
+                    // bytes counts from after the ping: writing it proves
+                    // nothing.)
+                    ws.get_mut().note_backlog();
                     let ping = std::iter::once(Message::Ping(Default::default()));
                     match write_now(&engine, &conn, &mut ws, ping) {
                         Ok(done) => flow.flushing |= !done,
                         Err(_) => break Ok(()),
                     }
-                    // Will the client have taken anything by the pong
-                    // deadline? (From after the ping: writing it proves
-                    // nothing.)
                     ws.get_mut().watch_progress();
                 }
             }

@@ -169,6 +169,10 @@ for (const trickle of [false, true]) {
       assert.equal(frames[frames.length - 1].opcode, W.OP.CLOSE, seen);
       await closeP;
       await c.reader.waitClosed(T * 2, 'the server to end the connection');
+      assert.ok(
+        s.logs.some(([severity, line]) => severity === 'info' && line.includes('no answer to a ping within 200 ms')),
+        `a log line says why: ${JSON.stringify(s.logs)}`,
+      );
       c.socket.destroy();
     } finally {
       clearInterval(trickling);

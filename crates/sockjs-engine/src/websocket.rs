@@ -528,7 +528,13 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                     drop_connection(&engine, &conn, ws);
                     return;
                 }
-                Turn::NoPong => {}
+                Turn::NoPong => engine.log(
+                    "info",
+                    format!(
+                        "WebSocket closed with 3000: no answer to a ping within {} ms",
+                        pong_timeout(&engine, &conn)
+                    ),
+                ),
                 Turn::Heartbeat => {
                     // tungstenite keeps buffers as large as the largest frame
                     // it read or wrote. A quiet moment gives that memory back:

@@ -302,3 +302,79 @@ test('websocket-hostile: a client resetting the connection right after an upgrad
     await srv.stop();
   }
 });
+
+/** The resident memory of process `pid`, in MiB (Linux). */
+function rssMiB(pid) {
+  const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)[1]) / 1024;
+}
+
+/**
+ * Read `socket` (taking it from its ByteReader) until the first text frame
+ * from the server: resolves {pongs, text}, the pongs counted on the way.
+ */
+function readPastPongs(socket, ms) {
+  socket.removeAllListeners('data');
+  return W.withTimeout(
+    new Promise((resolve, reject) => {
+      let pending = Buffer.alloc(0);
+      let pongs = 0;
+      socket.on('data', (chunk) => {
+        pending = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+        for (;;) {
+          const parsed = W.parseFrame(pending);
+          if (!parsed) break;
+          pending = pending.subarray(parsed.size);
+          if (parsed.frame.opcode === OP.PONG) {
+            pongs += 1;
+          } else if (parsed.frame.opcode === OP.TEXT) {
+            socket.removeAllListeners('data');
+            resolve({ pongs, text: parsed.frame.text() });
+            return;
+          } else {
+            reject(new Error(`unexpected ${W.describeFrame(parsed.frame)} after ${pongs} pongs`));
+            return;
+          }
+        }
+      });
+      socket.resume();
+    }),
+    ms,
+    'the echo after the pongs',
+  );
+}
+
+test("websocket-hostile: a client that floods pings and reads nothing does not grow the server's memory; reading again, it gets its pong", { skip: process.platform !== 'linux' && 'reads /proc' }, async () => {
+  // Each ping's pong used to go into tungstenite's write buffer as the
+  // server read on, waiting for a client that takes nothing: 100 MB of
+  // pings made ~90 MB of pongs in the server.
+  const srv = await startChildApp();
+  let client;
+  let c;
+  try {
+    client = await openSession(srv.port);
+    c = await W.openRawWebSocket(srv.port, '/echo/websocket');
+    c.socket.on('error', () => {});
+    c.socket.pause(); // the client reads nothing
+    const before = rssMiB(srv.child.pid);
+    const ping = W.encodeFrame({ opcode: OP.PING, payload: Buffer.alloc(125, 0x70) });
+    const batch = Buffer.concat(Array.from({ length: 1000 }, () => ping));
+    const budget = 100 << 20;
+    for (let sent = 0; sent < budget; sent += batch.length) {
+      if (!c.socket.write(batch)) await W.waitEvent(c.socket, 'drain', 2 * T, "the client socket's 'drain'");
+    }
+    // A message after the pings: its echo comes once all of them were read,
+    // after the pongs the kernel's buffers held (tens of thousands).
+    c.sendText('after the pings');
+    const { pongs, text } = await readPastPongs(c.socket, 6 * T);
+    assert.equal(text, 'after the pings');
+    assert.ok(pongs > 0, 'the pings were answered');
+    const grown = rssMiB(srv.child.pid) - before;
+    assert.ok(grown < 32, `the server grew by ${grown.toFixed(1)} MiB for 100 MiB of pings`);
+    await childServes(srv, client, 'a ping flood');
+  } finally {
+    if (c) c.socket.destroy();
+    if (client) client.ws.terminate();
+    await srv.stop();
+  }
+});

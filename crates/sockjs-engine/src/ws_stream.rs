@@ -15,6 +15,15 @@
 //! ends the stream (a closed connection ends it quietly), a message that
 //! could not be flushed at once is queued and flushed before the next one,
 //! and a flush that finds the connection closed is not an error.
+//!
+//! One difference: what tungstenite writes on its own, the pong to each of
+//! the peer's pings, does not pile up while the peer takes nothing. As it
+//! reads, tungstenite puts the pong of the last ping into its write buffer
+//! and tries to flush; a peer that sends pings and reads nothing would grow
+//! that buffer by a pong per ping, without bound. So the buffer is capped
+//! at `ANSWERS_ROOM` past its write threshold, except while our own
+//! messages go in: past the cap, tungstenite keeps only the latest pong
+//! aside until there is room.
 
 use std::io::{self, Read, Write};
 use std::pin::Pin;
@@ -24,6 +33,10 @@ use futures_util::{Sink, SinkExt, Stream};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tungstenite::{Error as WsError, Message, WebSocket};
+
+/// How far past its write threshold tungstenite's write buffer may grow
+/// with the pongs it writes on its own (see above).
+const ANSWERS_ROOM: usize = 4 * 1024;
 
 pub struct WsStream<S> {
     ws: WebSocket<TaskIo<S>>,
@@ -40,12 +53,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// A server's WebSocket over `stream`, whose handshake is done.
     pub fn new(stream: S, config: WebSocketConfig) -> WsStream<S> {
         let io = TaskIo { stream, waker: None };
+        let mut ws = WebSocket::from_raw_socket(io, Role::Server, Some(config));
+        ws.set_config(cap_answers);
         WsStream {
-            ws: WebSocket::from_raw_socket(io, Role::Server, Some(config)),
+            ws,
             ended: false,
             blocked: false,
             closing: false,
         }
+    }
+
+    /// Run `f`, which puts our own frames into tungstenite's buffer, with
+    /// no cap on the buffer: what the session wrote is never refused.
+    fn own_write<R>(&mut self, f: impl FnOnce(&mut WebSocket<TaskIo<S>>) -> R) -> R {
+        self.ws.set_config(|c| c.max_write_buffer_size = usize::MAX);
+        let result = f(&mut self.ws);
+        self.ws.set_config(cap_answers);
+        result
     }
 
     pub fn get_ref(&self) -> &S {
@@ -66,7 +90,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
     /// for the stream). Outside a poll, the stream is polled with the
     /// waker of the task's last poll: the one task that polls this stream.
     pub fn feed_now(&mut self, message: Message) -> Result<(), WsError> {
-        match self.ws.write(message) {
+        match self.own_write(|ws| ws.write(message)) {
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
                 self.blocked = true;
                 Ok(())
@@ -139,7 +163,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsStream<S> {
     }
 
     fn start_send(mut self: Pin<&mut Self>, message: Message) -> Result<(), WsError> {
-        match self.ws.write(message) {
+        match self.own_write(|ws| ws.write(message)) {
             Ok(()) => {
                 self.blocked = false;
                 Ok(())
@@ -169,7 +193,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsStream<S> {
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), WsError>> {
         self.blocked = false;
         let closing = self.closing;
-        let result = self.with_waker(cx, |ws| if closing { ws.flush() } else { ws.close(None) });
+        self.ws.get_mut().set_waker(cx.waker());
+        let result = self.own_write(|ws| if closing { ws.flush() } else { ws.close(None) });
         match result {
             Ok(()) | Err(WsError::ConnectionClosed) => Poll::Ready(Ok(())),
             Err(WsError::Io(e)) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -179,6 +204,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Sink<Message> for WsStream<S> {
             Err(e) => Poll::Ready(Err(e)),
         }
     }
+}
+
+/// The cap on tungstenite's write buffer but while our own frames go in.
+fn cap_answers(config: &mut WebSocketConfig) {
+    config.max_write_buffer_size = config.write_buffer_size.saturating_add(ANSWERS_ROOM);
 }
 
 /// tungstenite's `WouldBlock` is the stream's `Pending`: the waker it was

@@ -108,6 +108,49 @@ test('max_message_size: an xhr_send body over it gets 413, a WebSocket message o
   }
 });
 
+test('max_message_size: a batch of many tiny messages counts 64 bytes a message, so that it cannot take far more memory than its text', async () => {
+  // 100 empty messages (301 bytes of JSON) count 6,400 bytes: delivered;
+  // 200 (601 bytes) count 12,800, over the 10,000: 413 over HTTP, 1009
+  // over WebSocket, with a log line; nothing of them is delivered.
+  const s = await startServer({ max_message_size: 10000 });
+  const batch = (n) => JSON.stringify(Array(n).fill(''));
+  try {
+    const received = [];
+    s.server.on('connection', (conn) => conn.on('data', (m) => received.push([conn.id, m])));
+    assert.equal((await post(`${s.base}/0/tiny/xhr`)).status, 200);
+    assert.equal((await post(`${s.base}/0/tiny/xhr_send`, batch(100))).status, 204);
+    const refused = await post(`${s.base}/0/tiny/xhr_send`, batch(200));
+    assert.equal(refused.status, 413);
+    assert.equal(received.length, 100);
+    assert.ok(
+      s.logs.some(([severity, line]) => severity === 'error' && line.includes('messages take over the limit of 10000 bytes')),
+      `a log line: ${JSON.stringify(s.logs)}`,
+    );
+    const connP = W.waitEvent(s.server, 'connection', T);
+    const c = await W.openRawWebSocket(s.port, '/lim/0/tinyws/websocket');
+    try {
+      assert.equal((await c.reader.nextFrame(T, 'the open frame')).text(), 'o');
+      const [conn] = await connP;
+      // 'close' comes after every message the session delivered.
+      const closed = W.waitEvent(conn, 'close', T);
+      c.sendText(batch(100));
+      c.sendText(batch(200));
+      const close = await c.reader.nextFrameMatching((f) => f.opcode === W.OP.CLOSE, T, 'the close frame', 10);
+      assert.equal(close.code, 1009);
+      await closed;
+      assert.equal(received.filter(([id]) => id === conn.id).length, 100, 'the first frame delivered, the second not');
+      assert.ok(
+        s.logs.some(([severity, line]) => severity === 'error' && line.includes('WebSocket closed with 1009')),
+        `a log line: ${JSON.stringify(s.logs)}`,
+      );
+    } finally {
+      c.socket.destroy();
+    }
+  } finally {
+    await s.close();
+  }
+});
+
 test('websocket heartbeats: h frames and pings; a peer that never answers pings is closed with 3000', async () => {
   const s = await startServer({ heartbeat_delay: 200 });
   try {

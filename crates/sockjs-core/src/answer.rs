@@ -283,8 +283,8 @@ fn session_endpoint(mut a: Answer, req: &Request, opts: &Options, session: Strin
             }
             a.log = unsupported_xhr_content_type(req);
             let body = if a.log.is_some() { String::new() } else { body_text(req) };
-            match decode::message_array(&body) {
-                Err(e) => a.fail(500, e.message()),
+            match decode::message_array(&body, opts.max_body) {
+                Err(e) => refused(a, e, opts),
                 Ok(messages) => {
                     a.header("Content-Type", TEXT_PLAIN);
                     a.status = 204;
@@ -345,10 +345,10 @@ fn session_endpoint(mut a: Answer, req: &Request, opts: &Options, session: Strin
             if req.body_too_large {
                 return too_large(a, opts);
             }
-            match jsonp_send_messages(req) {
+            match jsonp_send_messages(req, opts.max_body) {
                 Err((e, log)) => {
                     a.log = log;
-                    a.fail(500, e.message())
+                    refused(a, e, opts)
                 }
                 Ok(messages) => {
                     a.header("Content-Type", TEXT_PLAIN);
@@ -386,6 +386,25 @@ fn too_large(a: Answer, opts: &Options) -> Answer {
     a
 }
 
+/// A send whose payload is not delivered: 413 when its messages would take
+/// more than `max_body` (see `decode::MESSAGE_COST`), else 500 with the
+/// protocol's text.
+fn refused(a: Answer, e: PayloadError, opts: &Options) -> Answer {
+    if e != PayloadError::TooLarge {
+        return a.fail(500, e.message());
+    }
+    let mut a = a.fail(413, e.message());
+    a.log = Some((
+        "error",
+        format!(
+            "Request refused: its messages take over the limit of {} bytes ({} each beyond its text)",
+            opts.max_body,
+            decode::MESSAGE_COST
+        ),
+    ));
+    a
+}
+
 fn body_text(req: &Request) -> String {
     String::from_utf8_lossy(req.body).into_owned()
 }
@@ -406,7 +425,7 @@ fn unsupported_xhr_content_type(req: &Request) -> Option<LogLine> {
     }
 }
 
-fn jsonp_send_messages(req: &Request) -> Result<Vec<String>, (PayloadError, Option<LogLine>)> {
+fn jsonp_send_messages(req: &Request, budget: usize) -> Result<Vec<String>, (PayloadError, Option<LogLine>)> {
     let body = body_text(req);
     let payload = match media_type(req) {
         "application/x-www-form-urlencoded" => decode::form_value(&body, "d").unwrap_or_default(),
@@ -419,7 +438,7 @@ fn jsonp_send_messages(req: &Request) -> Result<Vec<String>, (PayloadError, Opti
             return Err((PayloadError::Expected, Some(log)));
         }
     };
-    decode::message_array(&payload).map_err(|e| (e, None))
+    decode::message_array(&payload, budget).map_err(|e| (e, None))
 }
 
 /// The `c` (or `callback`) query parameter: letters, digits, `-`, `_`, `.`,

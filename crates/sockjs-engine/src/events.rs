@@ -30,13 +30,11 @@ pub const INBOUND_LIMIT: usize = 1 << 20;
 /// A connection's own limit within one batch: a quarter of the whole, so
 /// that one fast client leaves room for the others.
 pub const CONN_INBOUND_LIMIT: usize = INBOUND_LIMIT / 4;
-/// What one waiting message is counted as beyond its text: the event and
-/// the string's header, and JavaScript's work per message.
-const MESSAGE_OVERHEAD: usize = 64;
-
-/// What a client message counts for against the limits.
+/// What a client message counts for against the limits: its text, and
+/// what each message costs beyond it (the event and the string's header,
+/// and JavaScript's work per message), as decoding counts it too.
 pub fn weight(text: &str) -> usize {
-    text.len() + MESSAGE_OVERHEAD
+    text.len() + sockjs_core::decode::MESSAGE_COST
 }
 
 /// One connection's messages in the batch being gathered (kept with the

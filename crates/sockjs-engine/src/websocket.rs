@@ -22,7 +22,7 @@ use std::panic::AssertUnwindSafe;
 
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use sockjs_core::answer::{self, Request, UpgradeHeaders};
-use sockjs_core::decode;
+use sockjs_core::decode::{self, PayloadError};
 use sockjs_core::receiver::Framing;
 use sockjs_core::session::{Output, Session, SessionConfig};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -799,13 +799,24 @@ async fn open<T: IntoStream>(
 /// when the messages waiting for it, in all or this connection's, are past
 /// their limit: read nothing more until JavaScript has taken that batch.
 /// `Err` carries the close code for a frame the SockJS transport cannot
-/// decode.
+/// decode, or whose messages would take more than `max_message_size`
+/// (many tiny ones: see `decode::MESSAGE_COST`).
 fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<Option<u32>, (u16, &'static str)> {
     let messages = match kind {
         Kind::Raw => vec![text.to_owned()],
-        Kind::Sockjs => match decode::websocket_frame(text) {
+        Kind::Sockjs => match decode::websocket_frame(text, max_message(engine, conn.install)) {
             Ok(None) => return Ok(None),
             Ok(Some(messages)) => messages,
+            Err(PayloadError::TooLarge) => {
+                engine.log(
+                    "error",
+                    format!(
+                        "WebSocket closed with 1009: a frame's messages take over max_message_size ({} bytes each beyond its text)",
+                        decode::MESSAGE_COST
+                    ),
+                );
+                return Err((1009, "Message too big"));
+            }
             // As sockjs-node: a WebSocket close with 3000, no SockJS frame
             // (the reference suite expects the connection to end at once).
             Err(_) => return Err((3000, "Broken framing.")),

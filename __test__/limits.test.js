@@ -31,6 +31,17 @@ async function startServer(options, prefix = '/lim') {
   return { server, port, base: `http://127.0.0.1:${port}${prefix}`, logs, close, httpServer };
 }
 
+/** The server's frames up to its close frame (at most `most`), and a description of them. */
+async function framesUntilClose(reader, most) {
+  const frames = [];
+  for (let i = 0; i < most; i++) {
+    const f = await reader.nextFrame(T, 'heartbeat frames');
+    frames.push(f);
+    if (f.opcode === W.OP.CLOSE) break;
+  }
+  return { frames, seen: frames.map(W.describeFrame).join(' | ') };
+}
+
 async function post(url, body, headers = {}) {
   const res = await fetch(url, { method: 'POST', body, headers });
   return { status: res.status, text: await res.text(), headers: res.headers };
@@ -156,13 +167,7 @@ test('websocket heartbeats: h frames and pings; a peer that never answers pings 
   try {
     const closeP = W.waitEvent(s.server, 'connection', T).then(([conn]) => W.waitEvent(conn, 'close', T * 2));
     const c = await W.openRawWebSocket(s.port, '/lim/0/hb/websocket');
-    const frames = [];
-    for (let i = 0; i < 20; i++) {
-      const f = await c.reader.nextFrame(T, 'heartbeat frames');
-      frames.push(f);
-      if (f.opcode === W.OP.CLOSE) break;
-    }
-    const seen = frames.map(W.describeFrame).join(' | ');
+    const { frames, seen } = await framesUntilClose(c.reader, 20);
     assert.ok(frames.some((f) => f.opcode === W.OP.TEXT && f.text() === 'h'), `an h frame: ${seen}`);
     assert.ok(frames.some((f) => f.opcode === W.OP.PING), `a ping: ${seen}`);
     const texts = frames.filter((f) => f.opcode === W.OP.TEXT).map((f) => f.text());
@@ -197,13 +202,7 @@ for (const trickle of [false, true]) {
           if (!c.socket.destroyed && sent < frame.length) c.socket.write(frame.subarray(sent, (sent += 1)));
         }, 20);
       }
-      const frames = [];
-      for (let i = 0; i < 50; i++) {
-        const f = await c.reader.nextFrame(T, 'heartbeat frames');
-        frames.push(f);
-        if (f.opcode === W.OP.CLOSE) break;
-      }
-      const seen = frames.map(W.describeFrame).join(' | ');
+      const { frames, seen } = await framesUntilClose(c.reader, 50);
       assert.ok(frames.some((f) => f.opcode === W.OP.PING), `a ping: ${seen}`);
       assert.ok(
         frames.some((f) => f.opcode === W.OP.TEXT && f.text() === 'c[3000,"No response from heartbeat"]'),

@@ -430,14 +430,21 @@ mod tests {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
     }
 
+    /// A reader over our side of a loopback connection, and the peer's side.
+    #[cfg(target_os = "linux")]
+    fn loopback_reader() -> (std::net::TcpStream, SpillReader<tokio::net::TcpStream>) {
+        let (client, server) = socket_pair();
+        server.set_nonblocking(true).unwrap();
+        let stream = SpillReader::new(tokio::net::TcpStream::from_std(server).unwrap(), Vec::new(), None);
+        (client, stream)
+    }
+
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn progress_is_the_peer_taking_bytes_after_the_watch() {
         use std::io::Read;
         use std::time::Duration;
-        let (mut client, server) = socket_pair();
-        server.set_nonblocking(true).unwrap();
-        let mut stream = SpillReader::new(tokio::net::TcpStream::from_std(server).unwrap(), Vec::new(), None);
+        let (mut client, mut stream) = loopback_reader();
         let chunk = vec![7u8; 64 * 1024];
         // Fill the socket (a write that waits 200 ms finds it full): the
         // client reads nothing yet.
@@ -478,9 +485,7 @@ mod tests {
     async fn a_ping_with_nothing_ahead_of_it_is_no_progress_once_acknowledged() {
         use std::io::Read;
         use std::time::Duration;
-        let (mut client, server) = socket_pair();
-        server.set_nonblocking(true).unwrap();
-        let mut stream = SpillReader::new(tokio::net::TcpStream::from_std(server).unwrap(), Vec::new(), None);
+        let (mut client, mut stream) = loopback_reader();
         // An exchange, as after a WebSocket opens: the client's kernel then
         // delays its acknowledgements (interactive mode), so right after
         // the write the ping is likely still unacknowledged.

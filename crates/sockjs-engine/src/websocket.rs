@@ -476,7 +476,9 @@ fn serve<T: IntoStream>(engine: Arc<Engine>, conn: Arc<Conn>, opening: Box<Openi
                     drop_connection(&engine, &conn, ws);
                     return;
                 }
-                Woke::Incoming(incoming) => on_incoming(&engine, &conn, kind, incoming, &mut pong_deadline),
+                Woke::Incoming(incoming) => {
+                    on_incoming(&engine, &conn, kind, ws.max_message(), incoming, &mut pong_deadline)
+                }
                 Woke::Taken => {
                     flow.held = false;
                     Turn::Again
@@ -590,6 +592,7 @@ fn on_incoming(
     engine: &Engine,
     conn: &Conn,
     kind: Kind,
+    max_message: usize,
     incoming: Option<Result<Message, WsError>>,
     pong_deadline: &mut Option<NonZeroU64>,
 ) -> Turn {
@@ -606,8 +609,8 @@ fn on_incoming(
     };
     *pong_deadline = None;
     let delivered = match message {
-        Message::Text(text) => deliver(engine, conn, kind, text.as_str()),
-        Message::Binary(bytes) => deliver(engine, conn, kind, &String::from_utf8_lossy(&bytes)),
+        Message::Text(text) => deliver(engine, conn, kind, max_message, text.as_str()),
+        Message::Binary(bytes) => deliver(engine, conn, kind, max_message, &String::from_utf8_lossy(&bytes)),
         Message::Close(_) => {
             // tungstenite answers the close.
             engine.finish(conn, None);
@@ -799,12 +802,18 @@ async fn open<T: IntoStream>(
 /// when the messages waiting for it, in all or this connection's, are past
 /// their limit: read nothing more until JavaScript has taken that batch.
 /// `Err` carries the close code for a frame the SockJS transport cannot
-/// decode, or whose messages would take more than `max_message_size`
-/// (many tiny ones: see `decode::MESSAGE_COST`).
-fn deliver(engine: &Engine, conn: &Conn, kind: Kind, text: &str) -> Result<Option<u32>, (u16, &'static str)> {
+/// decode, or whose messages would take more than `max_message` (many tiny
+/// ones: see `decode::MESSAGE_COST`).
+fn deliver(
+    engine: &Engine,
+    conn: &Conn,
+    kind: Kind,
+    max_message: usize,
+    text: &str,
+) -> Result<Option<u32>, (u16, &'static str)> {
     let messages = match kind {
         Kind::Raw => vec![text.to_owned()],
-        Kind::Sockjs => match decode::websocket_frame(text, max_message(engine, conn.install)) {
+        Kind::Sockjs => match decode::websocket_frame(text, max_message) {
             Ok(None) => return Ok(None),
             Ok(Some(messages)) => messages,
             Err(PayloadError::TooLarge) => {

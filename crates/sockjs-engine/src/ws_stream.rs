@@ -72,6 +72,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         result
     }
 
+    /// The largest message this WebSocket takes: its install's
+    /// `max_message_size`, kept in tungstenite's settings (read here
+    /// rather than from the engine's options, under their lock, for
+    /// every frame).
+    pub fn max_message(&self) -> usize {
+        self.ws.get_config().max_message_size.unwrap_or(usize::MAX)
+    }
+
     pub fn get_ref(&self) -> &S {
         &self.ws.get_ref().stream
     }

@@ -7,6 +7,7 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
+const fs = require('node:fs');
 const path = require('node:path');
 const { spawn } = require('node:child_process');
 const { startApp } = require('./helpers/app.js');
@@ -305,7 +306,7 @@ test('websocket-hostile: a client resetting the connection right after an upgrad
 
 /** The resident memory of process `pid`, in MiB (Linux). */
 function rssMiB(pid) {
-  const status = require('node:fs').readFileSync(`/proc/${pid}/status`, 'utf8');
+  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/^VmRSS:\s+(\d+) kB/m.exec(status)[1]) / 1024;
 }
 

@@ -4,9 +4,10 @@
 //! What the client sent comes from JavaScript through a channel
 //! (`Engine::pipe_feed`); what the WebSocket writes goes back to JavaScript
 //! as `SocketWrite` events, in the order written, and the end of the stream
-//! as one `SocketEnd` (or `SocketAbort`, when the connection is dropped). The stream is read and written by the connection's
-//! task itself: no pipe in between, and no second task to carry bytes
-//! across it (one copy and one task wake-up fewer each way).
+//! as one `SocketEnd` (or `SocketAbort`, when the connection is dropped).
+//! The stream is read and written by the connection's task itself: no pipe
+//! in between, and no second task to carry bytes across it (one copy and
+//! one task wake-up fewer each way).
 //!
 //! The bytes fed but not read yet are counted (`PipeLevel`): past
 //! `PIPE_LIMIT`, `pipe_feed` tells JavaScript to pause its socket, and the
